@@ -1,0 +1,3 @@
+from huibo.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,40 @@
+"""Create the demo enterprise, its admin and an operator account; safe to run again."""
+
+from datetime import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from tenants import services
+from tenants.models import Enterprise, Membership
+
+DEMO_PASSWORD = "huibo-demo"
+# The simulator picks a phone's behaviour from its last four digits (asterisk/simulator):
+# 1100 answers and stays up, 2000 is busy, 3000 never answers.
+DEMO_BOUND_NUMBERS = [("+8613800001100", "Front desk"), ("+8613800002000", "Sales (always busy)")]
+
+
+class Command(BaseCommand):
+    help = "Create the demo enterprise with bound numbers, its admin and an operator account."
+
+    def handle(self, *args: object, **options: object) -> None:
+        with transaction.atomic():
+            enterprise = Enterprise.objects.filter(slug="demo").first()
+            if enterprise is None:
+                enterprise = services.enterprise_create(name="Demo Trading Co.", slug="demo", time_zone="Asia/Shanghai")
+                for priority, (number, label) in enumerate(DEMO_BOUND_NUMBERS, start=1):
+                    services.bound_number_create(enterprise=enterprise, number=number, label=label, priority=priority)
+                services.working_hours_replace(
+                    enterprise=enterprise,
+                    intervals=[services.OpeningInterval(day, time(0, 0), time(23, 59)) for day in range(7)],
+                )
+                services.enterprise_update(enterprise=enterprise, status=Enterprise.Status.ACTIVE)
+            users = get_user_model().objects
+            if not users.filter(username="operator").exists():
+                users.create_superuser("operator", "operator@example.com", DEMO_PASSWORD)
+            if not users.filter(username="demo-admin").exists():
+                admin = users.create_user("demo-admin", "admin@example.com", DEMO_PASSWORD)
+                Membership.objects.create(user=admin, enterprise=enterprise, role=Membership.Role.OWNER)
+        self.stdout.write(f"operator staff:   operator / {DEMO_PASSWORD}")
+        self.stdout.write(f"enterprise admin: demo-admin / {DEMO_PASSWORD}")
