@@ -141,3 +141,28 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# The dialplan contexts in asterisk/extensions.conf that every Originate uses.
+AMI_OUTBOUND_CONTEXT = env.str("AMI_OUTBOUND_CONTEXT", default="huibo-outbound")
+AMI_CALLBACK_CONTEXT = env.str("AMI_CALLBACK_CONTEXT", default="huibo-callback")
+AMI_ACTION_TIMEOUT_SECONDS = env.float("AMI_ACTION_TIMEOUT_SECONDS", default=5.0)
+# How long the second leg rings before Asterisk gives up on it.
+CALLBACK_SECOND_LEG_TIMEOUT_SECONDS = env.int("CALLBACK_SECOND_LEG_TIMEOUT_SECONDS", default=30)
+# A request that cannot get a free line for this long expires rather than ring much later.
+CALLBACK_MAX_WAIT_SECONDS = env.int("CALLBACK_MAX_WAIT_SECONDS", default=900)
+# Grace after ring and dial timeouts before the reaper ends an attempt Asterisk never reported on.
+CALLBACK_REAPER_GRACE_SECONDS = env.int("CALLBACK_REAPER_GRACE_SECONDS", default=60)
+BILLING_MAX_CALL_SECONDS = env.int("BILLING_MAX_CALL_SECONDS", default=3600)
+# Dead-link detection (RELIABILITY.md R3): a Ping every interval must be answered within the timeout.
+AMI_PING_INTERVAL_SECONDS = env.float("AMI_PING_INTERVAL_SECONDS", default=5.0)
+AMI_PING_TIMEOUT_SECONDS = env.float("AMI_PING_TIMEOUT_SECONDS", default=5.0)
+
+# Periodic tasks, all in one place.
+CELERY_BEAT_SCHEDULE = {
+    # Starts scheduled requests when they fall due (working hours open, retry spacing over) and expires
+    # the ones that waited too long. Scheduling by beat, not by Celery eta: an eta past the Redis
+    # visibility timeout is delivered twice.
+    "dispatch-due-requests": {"task": "callback.tasks.dispatch_due_requests", "schedule": 5.0},
+    # Ends attempts Asterisk stayed silent about (lost Originate, missed hangup) so no request hangs.
+    "reap-silent-attempts": {"task": "callback.tasks.reap_silent_attempts", "schedule": 30.0},
+}

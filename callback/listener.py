@@ -1,0 +1,212 @@
+"""The AMI listener: one persistent AMI link per Asterisk node, turning events into call state.
+
+Two halves, so Asterisk never waits on our database (it drops an AMI client that stops reading
+for 100 ms): the asyncio side only reads, parses and enqueues (``AmiClient`` with an ``on_event``
+that puts the message on a queue); one applier thread takes messages off the queue in order,
+feeds each node's CallTracker and applies the facts through callback.services.outcomes.
+
+After every login the node is reconciled with what Asterisk reports: after a restart every live
+attempt on it ends with that reason; after a link blip the calls still up are re-attached and
+the ones that ended while we were away are closed.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from callback.ami import AmiClient, AmiError, AmiMessage
+from callback.facts import AttemptEnded, CdrReported, Connected, Fact, FirstLegAnswered, SecondLegDialing
+from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt
+from callback.reasons import Reason
+from callback.services import nodes as node_services
+from callback.services import outcomes
+from callback.tracker import CallTracker
+
+logger = logging.getLogger(__name__)
+
+# An attempt placed this recently may not have reached Asterisk's channel list yet: not "gone".
+RECONCILE_MIN_AGE = timedelta(seconds=3)
+
+FACT_HANDLERS: dict[type, Callable[..., bool]] = {
+    FirstLegAnswered: outcomes.attempt_first_answered,
+    SecondLegDialing: outcomes.attempt_second_dialing,
+    Connected: outcomes.attempt_connected,
+    AttemptEnded: outcomes.attempt_ended,
+    CdrReported: outcomes.attempt_cdr_add,
+}
+
+
+def apply_fact(fact: Fact) -> bool:
+    return FACT_HANDLERS[type(fact)](fact)
+
+
+def _channel_id_for_action(action_id: str) -> str | None:
+    return CallAttempt.objects.filter(action_id=action_id).values_list("channel_id", flat=True).first()
+
+
+@dataclass(frozen=True)
+class _Event:
+    node_id: int
+    message: AmiMessage
+
+
+@dataclass(frozen=True)
+class _LinkUp:
+    node_id: int
+    uptime: int | None
+    live_channels: tuple[AmiMessage, ...] | None  # CoreShowChannel events; None when they could not be read
+
+
+@dataclass(frozen=True)
+class _LinkDown:
+    node_id: int
+    reason: str
+
+
+class Applier:
+    """Applies AMI messages and link changes to the database, in arrival order, on one thread."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.SimpleQueue[_Event | _LinkUp | _LinkDown | None] = queue.SimpleQueue()
+        self._trackers: dict[int, CallTracker] = {}
+        self._thread = threading.Thread(target=self._run, name="ami-applier", daemon=True)
+        self.applied = 0
+
+    def tracker(self, node_id: int) -> CallTracker:
+        if node_id not in self._trackers:
+            self._trackers[node_id] = CallTracker(channel_id_for_action=_channel_id_for_action)
+        return self._trackers[node_id]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.inbox.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while (item := self.inbox.get()) is not None:
+            try:
+                self.handle(item)
+            except Exception:
+                # One bad event must not stop the listener; the reaper repairs whatever it left.
+                logger.exception("callback.listener.apply_failed item=%r", type(item).__name__)
+                close_old_connections()
+
+    def handle(self, item: "_Event | _LinkUp | _LinkDown") -> None:
+        if isinstance(item, _Event):
+            for fact in self.tracker(item.node_id).feed(item.message):
+                apply_fact(fact)
+                self.applied += 1
+        elif isinstance(item, _LinkUp):
+            self._reconcile(item)
+        else:
+            node_services.node_mark_down(node=AsteriskNode(pk=item.node_id), reason=item.reason)
+
+    def _reconcile(self, link: _LinkUp) -> None:
+        node = AsteriskNode.objects.get(pk=link.node_id)
+        restarted = node_services.node_mark_up(node=node, uptime_seconds=link.uptime)
+        tracker = self.tracker(node.pk)
+        live = CallAttempt.objects.filter(node=node, status__in=LIVE_ATTEMPT_STATUSES)
+        if restarted:
+            tracker.forget()
+            for attempt in live:
+                outcomes.attempt_end_unreported(attempt=attempt, reason=Reason.ASTERISK_RESTARTED)
+            return
+        if link.live_channels is None:
+            return
+        channels_by_call: dict[str, list[tuple[str, str]]] = {}
+        for channel in link.live_channels:
+            channels_by_call.setdefault(channel.get("Linkedid") or "", []).append(
+                (channel.get("Uniqueid") or "", channel.get("Channel") or "")
+            )
+        settled_before = timezone.now() - RECONCILE_MIN_AGE
+        for attempt in live:
+            channels = channels_by_call.get(attempt.channel_id)
+            if channels:
+                tracker.adopt(
+                    channel_id=attempt.channel_id,
+                    channels=channels,
+                    first_answered=attempt.first_answered_at is not None,
+                    connected_at=attempt.connected_at,
+                )
+            elif attempt.originate_sent_at and attempt.originate_sent_at < settled_before:
+                outcomes.attempt_end_unreported(attempt=attempt, reason=Reason.NODE_LOST)
+
+
+class NodeLink:
+    """The asyncio side for one node: read, enqueue, and ask Asterisk what is up after each login."""
+
+    def __init__(self, node: AsteriskNode, applier: Applier) -> None:
+        self.node_id = node.pk
+        self.applier = applier
+        self.client = AmiClient(
+            node.host,
+            node.port,
+            node.username,
+            node.secret,
+            events=True,
+            on_event=self._on_event,
+            on_connected=self._on_connected,
+            on_disconnected=self._on_disconnected,
+            action_timeout=settings.AMI_ACTION_TIMEOUT_SECONDS,
+            ping_interval=settings.AMI_PING_INTERVAL_SECONDS,
+            ping_timeout=settings.AMI_PING_TIMEOUT_SECONDS,
+            name=node.name,
+        )
+
+    def _on_event(self, message: AmiMessage) -> None:
+        self.applier.inbox.put(_Event(self.node_id, message))
+
+    async def _on_connected(self, uptime: int | None, is_restart: bool) -> None:
+        try:
+            channels: tuple[AmiMessage, ...] | None = tuple(
+                m
+                for m in await self.client.send_action_list({"Action": "CoreShowChannels"})
+                if m.name == "CoreShowChannel"
+            )
+        except AmiError as error:
+            logger.warning("callback.listener.core_show_channels_failed node=%s error=%s", self.node_id, error)
+            channels = None
+        self.applier.inbox.put(_LinkUp(self.node_id, uptime, channels))
+
+    def _on_disconnected(self, reason: str) -> None:
+        self.applier.inbox.put(_LinkDown(self.node_id, reason))
+
+
+async def run_listener(*, stop: asyncio.Event, node_refresh_seconds: float = 30.0) -> None:
+    """Keep one NodeLink per enabled node until ``stop`` is set; pick up nodes added or removed meanwhile."""
+    applier = Applier()
+    applier.start()
+    links: dict[int, NodeLink] = {}
+    loop = asyncio.get_running_loop()
+    try:
+        while not stop.is_set():
+            nodes = await loop.run_in_executor(None, _enabled_nodes)
+            for node in nodes:
+                if node.pk not in links:
+                    links[node.pk] = NodeLink(node, applier)
+                    await links[node.pk].client.start()
+            for node_id in set(links) - {n.pk for n in nodes}:
+                await links.pop(node_id).client.close()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=node_refresh_seconds)
+            except TimeoutError:
+                pass
+    finally:
+        for link in links.values():
+            await link.client.close()
+        await loop.run_in_executor(None, applier.stop)
+
+
+def _enabled_nodes() -> list[AsteriskNode]:
+    close_old_connections()
+    return list(AsteriskNode.objects.filter(enabled=True))

@@ -1,0 +1,310 @@
+"""Turning what Asterisk reported about an attempt into the request's next state.
+
+Called by the AMI listener (facts from callback.tracker), by the reconciliation after a
+reconnect and by the reaper. Each function first moves the attempt by compare-and-set on its
+own status, so a replayed or duplicated AMI event finds the attempt already moved and changes
+nothing; only the winner moves the request. After an attempt ends the request either
+completes, hunts the next bound number, waits to retry the visitor, or fails with the reason.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from callback.facts import (
+    AttemptEnded,
+    CdrReported,
+    Connected,
+    Disposition,
+    FirstLegAnswered,
+    LegReport,
+    SecondLegDialing,
+)
+from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackRequest, CallLeg
+from callback.reasons import Reason
+from callback.services.requests import enqueue_attempt, request_transition
+from callback.statemachine import FINAL_STATUSES, CallOrder, Event, Status, allowed_events
+
+logger = logging.getLogger(__name__)
+
+# Longest a ring plus the second leg's ring can last (first leg ring timeout ≤ 120 s by validation).
+_LONGEST_RING_SECONDS = 120 + 120
+# The visitor's leg failed in a way worth ringing again later.
+RETRYABLE_VISITOR_DISPOSITIONS = frozenset({Disposition.BUSY, Disposition.NO_ANSWER, Disposition.CONGESTION})
+
+
+def _roles(order: CallOrder) -> tuple[str, str]:
+    first, second = CallLeg.Role.ENTERPRISE, CallLeg.Role.VISITOR
+    return (first, second) if order is CallOrder.ENTERPRISE_FIRST else (second, first)
+
+
+def _current_request(attempt: CallAttempt) -> CallbackRequest | None:
+    """The attempt's request, if this attempt is still the one the request is on."""
+    request = CallbackRequest.objects.get(pk=attempt.request_id)
+    return request if request.attempts_made == attempt.number else None
+
+
+def attempt_first_answered(fact: FirstLegAnswered) -> bool:
+    """Asterisk's OriginateResponse Success: the first leg's phone answered."""
+    moved = CallAttempt.objects.filter(
+        channel_id=fact.channel_id, status__in=[CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED]
+    ).update(status=CallAttempt.Status.FIRST_ANSWERED, first_answered_at=fact.at)
+    if not moved:
+        return False
+    attempt = CallAttempt.objects.get(channel_id=fact.channel_id)
+    request = _current_request(attempt)
+    if request is None:
+        return False
+    updates = {"answered_by_id": attempt.bound_number_id} if request.call_order == CallOrder.ENTERPRISE_FIRST else {}
+    return _advance(request, Event.FIRST_ANSWERED, attempt, updates)
+
+
+def attempt_second_dialing(fact: SecondLegDialing) -> bool:
+    """The dialplan started dialling the second party (DialBegin from the first leg)."""
+    attempt = CallAttempt.objects.filter(channel_id=fact.channel_id).first()
+    if attempt is None or attempt.status != CallAttempt.Status.FIRST_ANSWERED:
+        return False
+    request = _current_request(attempt)
+    return request is not None and _advance(request, Event.SECOND_DIALING, attempt)
+
+
+def attempt_connected(fact: Connected) -> bool:
+    """DialEnd ANSWER: the second party answered and Asterisk bridges the two legs."""
+    moved = CallAttempt.objects.filter(channel_id=fact.channel_id, status=CallAttempt.Status.FIRST_ANSWERED).update(
+        status=CallAttempt.Status.CONNECTED, connected_at=fact.at
+    )
+    if not moved:
+        return False
+    attempt = CallAttempt.objects.get(channel_id=fact.channel_id)
+    request = _current_request(attempt)
+    if request is None:
+        return False
+    if request.status == _first_answered_status(request):
+        # DialBegin was not seen (a restart of the listener in between): the call is connected all the same.
+        _advance(request, Event.SECOND_DIALING, attempt)
+    updates: dict[str, object] = {"connected_at": fact.at}
+    if request.call_order == CallOrder.VISITOR_FIRST:
+        updates["answered_by_id"] = attempt.bound_number_id
+    return _advance(request, Event.SECOND_ANSWERED, attempt, updates)
+
+
+def _first_answered_status(request: CallbackRequest) -> Status:
+    return Status.ENTERPRISE_ANSWERED if request.call_order == CallOrder.ENTERPRISE_FIRST else Status.VISITOR_ANSWERED
+
+
+def _advance(
+    request: CallbackRequest, event: Event, attempt: CallAttempt, updates: dict[str, object] | None = None
+) -> bool:
+    return request_transition(request=request, event=event, attempt=attempt, updates=updates)
+
+
+def attempt_ended(fact: AttemptEnded) -> bool:
+    """Every channel of the attempt hung up: record both legs, then decide what the request does next."""
+    with transaction.atomic():
+        attempt = CallAttempt.objects.select_for_update().filter(channel_id=fact.channel_id).first()
+        if attempt is None or attempt.status == CallAttempt.Status.ENDED:
+            return False
+        request = CallbackRequest.objects.select_related("enterprise").get(pk=attempt.request_id)
+        order = CallOrder(request.call_order)
+        first_role, second_role = _roles(order)
+        connected = fact.connected_at is not None or attempt.connected_at is not None
+        attempt.status = CallAttempt.Status.ENDED
+        attempt.ended_at = fact.at
+        attempt.connected_at = attempt.connected_at or fact.connected_at
+        attempt.outcome = _attempt_outcome(fact, connected)
+        attempt.asterisk_cdrs = list(fact.cdrs)
+        attempt.save(update_fields=["status", "ended_at", "connected_at", "outcome", "asterisk_cdrs"])
+        numbers = {CallLeg.Role.ENTERPRISE: attempt.enterprise_number, CallLeg.Role.VISITOR: attempt.visitor_number}
+        for role, report in ((first_role, fact.first), (second_role, fact.second)):
+            if report is not None:
+                _leg_record(attempt, role=role, number=numbers[role], report=report)
+        # Deciding in the same transaction: a crash here leaves the attempt live for the reaper, never half-done.
+        if request.attempts_made == attempt.number:
+            _after_attempt(request, attempt, fact, connected=connected)
+        from callback import tasks  # tasks import services
+
+        transaction.on_commit(lambda: tasks.attempt_finished.delay(attempt.pk))
+    logger.info(
+        "callback.attempt.ended attempt=%s request=%s outcome=%s", attempt.pk, attempt.request_id, attempt.outcome
+    )
+    return True
+
+
+def attempt_cdr_add(fact: CdrReported) -> bool:
+    """Keep a Cdr that arrived after its attempt ended; the same Cdr twice is kept once."""
+    with transaction.atomic():
+        attempt = CallAttempt.objects.select_for_update().filter(channel_id=fact.channel_id).first()
+        if attempt is None or fact.cdr in attempt.asterisk_cdrs:
+            return False
+        attempt.asterisk_cdrs = [*attempt.asterisk_cdrs, fact.cdr]
+        attempt.save(update_fields=["asterisk_cdrs"])
+    return True
+
+
+def _attempt_outcome(fact: AttemptEnded, connected: bool) -> str:
+    if connected:
+        return "connected"
+    if fact.first.disposition is not Disposition.ANSWERED:
+        return f"first_leg_{fact.first.disposition.value}"
+    second = fact.second.disposition.value if fact.second else Disposition.FAILED.value
+    return f"second_leg_{second}"
+
+
+def _leg_record(attempt: CallAttempt, *, role: str, number: str, report: LegReport) -> None:
+    CallLeg.objects.update_or_create(
+        attempt=attempt,
+        role=role,
+        defaults={
+            "enterprise_id": attempt.enterprise_id,
+            "number": number,
+            "disposition": report.disposition.value,
+            "hangup_cause": report.cause,
+            "hangup_cause_text": report.cause_text[:60],
+            "answered_at": report.answered_at,
+            "ended_at": report.ended_at,
+            "hung_up_first": report.hung_up_first,
+        },
+    )
+
+
+def _after_attempt(request: CallbackRequest, attempt: CallAttempt, fact: AttemptEnded, *, connected: bool) -> None:
+    order = CallOrder(request.call_order)
+    if fact.asterisk_shutdown and not connected:
+        _fail(request, attempt, Reason.ASTERISK_RESTARTED)
+        return
+    if connected:
+        _complete(request, attempt, fact, order)
+        return
+    enterprise_first = order is CallOrder.ENTERPRISE_FIRST
+    if fact.first.disposition is not Disposition.ANSWERED:
+        if enterprise_first:
+            _hunt_or_fail(request, attempt)
+        else:
+            _retry_visitor_or_fail(request, attempt, fact.first)
+        return
+    second = fact.second or LegReport(disposition=Disposition.FAILED)
+    if enterprise_first:
+        if second.disposition is Disposition.CANCELLED:
+            _fail(request, attempt, Reason.ENTERPRISE_HUNG_UP_EARLY)
+        else:
+            _retry_visitor_or_fail(request, attempt, second)
+    else:
+        _fail(request, attempt, _enterprise_reason([second.disposition]))
+
+
+def _complete(request: CallbackRequest, attempt: CallAttempt, fact: AttemptEnded, order: CallOrder) -> None:
+    if request.status != Status.CONNECTED:
+        # Missed the connect (listener restarted mid-call): walk the request up to connected first.
+        for event in (Event.FIRST_ANSWERED, Event.SECOND_DIALING, Event.SECOND_ANSWERED):
+            if event in _allowed(request):
+                _advance(request, event, attempt)
+    connected_at = attempt.connected_at
+    if fact.asterisk_shutdown:
+        reason = Reason.ASTERISK_RESTARTED
+    elif connected_at and attempt.max_seconds and fact.at - connected_at >= timedelta(seconds=attempt.max_seconds - 1):
+        reason = Reason.COMPLETED_MAX_DURATION
+    else:
+        second_hung_up_first = fact.second is not None and fact.second.hung_up_first
+        visitor_first_to_hang_up = second_hung_up_first == (order is CallOrder.ENTERPRISE_FIRST)
+        reason = Reason.COMPLETED_VISITOR_HUNG_UP if visitor_first_to_hang_up else Reason.COMPLETED_ENTERPRISE_HUNG_UP
+    request_transition(request=request, event=Event.HANG_UP, reason=reason, attempt=attempt)
+
+
+def _allowed(request: CallbackRequest) -> frozenset[Event]:
+    return allowed_events(Status(request.status), CallOrder(request.call_order))
+
+
+def _fail(request: CallbackRequest, attempt: CallAttempt | None, reason: Reason, detail: str = "") -> None:
+    request_transition(request=request, event=Event.FAIL, reason=reason, detail=detail, attempt=attempt)
+
+
+def _enterprise_reason(dispositions: list[Disposition]) -> Reason:
+    if dispositions and all(d is Disposition.BUSY for d in dispositions):
+        return Reason.ENTERPRISE_BUSY
+    if Disposition.NO_ANSWER in dispositions:
+        return Reason.ENTERPRISE_NO_ANSWER
+    if Disposition.REJECTED in dispositions:
+        return Reason.ENTERPRISE_DECLINED
+    if Disposition.BUSY in dispositions:
+        return Reason.ENTERPRISE_BUSY
+    return Reason.ENTERPRISE_UNREACHABLE
+
+
+def _hunt_or_fail(request: CallbackRequest, attempt: CallAttempt) -> None:
+    """The enterprise leg failed on this number: offer the next one, or give up with what the round saw."""
+    enabled = request.enterprise.bound_numbers.filter(enabled=True).values_list("pk", flat=True)
+    if set(enabled) - set(request.hunted_numbers):
+        enqueue_attempt(request_id=request.pk, attempt_number=attempt.number + 1)
+        return
+    round_dispositions = [
+        Disposition(leg.disposition)
+        for leg in CallLeg.objects.filter(
+            attempt__request=request, role=CallLeg.Role.ENTERPRISE, attempt__bound_number_id__in=request.hunted_numbers
+        ).order_by("-attempt__number")[: len(request.hunted_numbers)]
+    ]
+    _fail(request, attempt, _enterprise_reason(round_dispositions))
+
+
+def _retry_visitor_or_fail(request: CallbackRequest, attempt: CallAttempt, visitor_leg: LegReport) -> None:
+    reason = {
+        Disposition.BUSY: Reason.VISITOR_BUSY,
+        Disposition.NO_ANSWER: Reason.VISITOR_NO_ANSWER,
+        Disposition.CONGESTION: Reason.VISITOR_UNREACHABLE,
+    }.get(visitor_leg.disposition, Reason.VISITOR_UNREACHABLE)
+    if visitor_leg.disposition in RETRYABLE_VISITOR_DISPOSITIONS and request.visitor_retries_left > 0:
+        spacing = timedelta(seconds=request.enterprise.visitor_retry_spacing_seconds)
+        request_transition(
+            request=request,
+            event=Event.SCHEDULE,
+            reason=Reason.VISITOR_RETRY,
+            detail=str(reason.value),
+            attempt=attempt,
+            updates={
+                "due_at": timezone.now() + spacing,
+                "visitor_retries_left": request.visitor_retries_left - 1,
+                "hunted_numbers": [],
+            },
+        )
+        return
+    _fail(request, attempt, reason)
+
+
+def attempt_end_unreported(*, attempt: CallAttempt, reason: Reason) -> bool:
+    """End a live attempt Asterisk can no longer report on (node restarted, call gone, never reported).
+
+    A connected call did happen, so its request completes; otherwise the request fails with ``reason``.
+    """
+    with transaction.atomic():
+        if not CallAttempt.objects.filter(pk=attempt.pk, status__in=LIVE_ATTEMPT_STATUSES).update(
+            status=CallAttempt.Status.ENDED, outcome=reason.value, ended_at=timezone.now()
+        ):
+            return False
+        request = CallbackRequest.objects.get(pk=attempt.request_id)
+        if request.attempts_made == attempt.number and request.status not in FINAL_STATUSES:
+            if request.status == Status.CONNECTED:
+                request_transition(request=request, event=Event.HANG_UP, reason=reason, attempt=attempt)
+            else:
+                _fail(request, attempt, reason)
+    logger.warning("callback.attempt.unreported attempt=%s reason=%s", attempt.pk, reason.value)
+    return True
+
+
+def attempts_reap(*, now: datetime | None = None, grace_seconds: int = 60) -> int:
+    """End attempts Asterisk has been silent about for longer than any real call phase can last."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=grace_seconds)
+    ringing_limit = now - grace - timedelta(seconds=_LONGEST_RING_SECONDS)
+    stale = list(
+        CallAttempt.objects.filter(
+            status__in=[CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED, CallAttempt.Status.FIRST_ANSWERED],
+            originate_sent_at__lt=ringing_limit,
+        )
+    )
+    stale += [
+        attempt
+        for attempt in CallAttempt.objects.filter(status=CallAttempt.Status.CONNECTED)
+        if attempt.connected_at and attempt.connected_at + timedelta(seconds=attempt.max_seconds) + grace < now
+    ]
+    return sum(attempt_end_unreported(attempt=attempt, reason=Reason.ORIGINATE_LOST) for attempt in stale)

@@ -1,0 +1,249 @@
+"""Placing one attempt of a callback: the work of the ``place_attempt`` Celery task.
+
+Lifecycle of an attempt here: the request is re-read and left alone unless it still waits for
+exactly this attempt (so a redelivered task places nothing twice); capacity is reserved under
+row locks (the enterprise's concurrency cap, then the least-loaded node under its capacity);
+the attempt row, with its ActionID and ChannelIds fixed in advance, and the request's move to
+``dialing_<first leg>`` commit together; only then is the Originate sent, outside the
+transaction. The task never waits for the call: the AMI listener reports what happens next.
+"""
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from billing import services as billing_services
+from callback.ami import AmiNotConnected, OriginateOutcomeUnknown, OriginateRejected, OriginateRequest
+from callback.hunting import Candidate, hunting_order, next_candidate
+from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt, CallbackRequest
+from callback.reasons import Reason
+from callback.services import nodes as node_services
+from callback.services.requests import enqueue_attempt, request_transition
+from callback.statemachine import CallOrder, Event, Status
+from tenants import selectors as tenant_selectors
+from tenants.models import Enterprise
+from tenants.phone import dial_digits
+
+logger = logging.getLogger(__name__)
+
+# How soon to look again when every line of the enterprise is taken.
+LINES_BUSY_RETRY = timedelta(seconds=10)
+
+
+class OriginateGateway(Protocol):
+    def originate(self, node: AsteriskNode, request: OriginateRequest) -> None:
+        """Send the Originate. Raises AmiNotConnected (nothing sent), OriginateRejected or OriginateOutcomeUnknown."""
+
+
+def _sticky_bound_number_id(request: CallbackRequest) -> int | None:
+    if not request.enterprise.sticky_routing:
+        return None
+    last = (
+        CallAttempt.objects.filter(
+            enterprise=request.enterprise, visitor_number=request.visitor_number, connected_at__isnull=False
+        )
+        .order_by("-connected_at")
+        .values_list("bound_number_id", flat=True)
+        .first()
+    )
+    return last
+
+
+def _busy_numbers(numbers: list[str]) -> set[str]:
+    """Bound numbers already on a Huibo call ring busy for a second caller: skip them without ringing."""
+    return set(
+        CallAttempt.objects.filter(status__in=LIVE_ATTEMPT_STATUSES, enterprise_number__in=numbers).values_list(
+            "enterprise_number", flat=True
+        )
+    )
+
+
+def _pick_node() -> AsteriskNode | None:
+    """The least-loaded enabled node whose AMI is not known to be down and that has room; locked."""
+    nodes = list(
+        AsteriskNode.objects.select_for_update()
+        .filter(enabled=True)
+        .exclude(ami_state=AsteriskNode.AmiState.DOWN)
+        .order_by("id")
+    )
+    if not nodes:
+        return None
+    loads = dict(
+        CallAttempt.objects.filter(node__in=nodes, status__in=LIVE_ATTEMPT_STATUSES)
+        .values_list("node_id")
+        .annotate(n=Count("id"))
+        .values_list("node_id", "n")
+    )
+    with_room = [node for node in nodes if loads.get(node.pk, 0) < node.channel_capacity]
+    return min(with_room, key=lambda node: loads.get(node.pk, 0), default=None)
+
+
+def _originate_request(attempt: CallAttempt, *, order: CallOrder, ring_timeout: int) -> OriginateRequest:
+    enterprise_digits = dial_digits(attempt.enterprise_number)
+    visitor_digits = dial_digits(attempt.visitor_number)
+    first, second = (
+        (enterprise_digits, visitor_digits)
+        if order is CallOrder.ENTERPRISE_FIRST
+        else (visitor_digits, enterprise_digits)
+    )
+    # The enterprise's phone shows the visitor's own number: "who is calling" is the first thing an agent asks.
+    return OriginateRequest(
+        action_id=attempt.action_id,
+        channel=f"Local/{first}@{settings.AMI_OUTBOUND_CONTEXT}",
+        context=settings.AMI_CALLBACK_CONTEXT,
+        exten=second,
+        priority=1,
+        timeout_ms=ring_timeout * 1000,
+        caller_id=f'"Huibo {attempt.request_id}" <{visitor_digits}>',
+        variables={
+            "HUIBO_ATTEMPT": str(attempt.pk),
+            "HUIBO_RING_TIMEOUT": str(ring_timeout),
+            "HUIBO_DIAL_TIMEOUT": str(settings.CALLBACK_SECOND_LEG_TIMEOUT_SECONDS),
+            "HUIBO_MAX_SECONDS": str(attempt.max_seconds),
+        },
+        channel_id=attempt.channel_id,
+        other_channel_id=attempt.other_channel_id,
+    )
+
+
+def _wait_or_fail(request: CallbackRequest, *, reason: Reason, until: datetime, now: datetime) -> None:
+    request_transition(
+        request=request,
+        event=Event.SCHEDULE,
+        reason=reason,
+        updates={"due_at": until, "hunted_numbers": []},
+        now=now,
+    )
+
+
+def attempt_place(
+    *, request_id: int, attempt_number: int, gateway: OriginateGateway, now: datetime | None = None
+) -> CallAttempt | None:
+    """Place attempt ``attempt_number`` of a request, or do nothing if that is no longer its next step."""
+    now = now or timezone.now()
+    request = CallbackRequest.objects.select_related("enterprise").get(pk=request_id)
+    order = CallOrder(request.call_order)
+    first_dialing = Status.DIALING_ENTERPRISE if order is CallOrder.ENTERPRISE_FIRST else Status.DIALING_VISITOR
+    status = Status(request.status)
+    if request.attempts_made != attempt_number - 1 or status not in (Status.ACCEPTED, Status.SCHEDULED, first_dialing):
+        return None  # placed already (a redelivered task), or the request moved on
+    if status is Status.SCHEDULED and request.due_at > now:
+        return None
+    enterprise = request.enterprise
+    if enterprise.status != Enterprise.Status.ACTIVE:
+        request_transition(request=request, event=Event.FAIL, reason=Reason.ENTERPRISE_SUSPENDED, now=now)
+        return None
+    opening = tenant_selectors.next_opening(enterprise=enterprise, at=now)
+    if opening is None or opening > now:
+        if opening is None:
+            request_transition(request=request, event=Event.FAIL, reason=Reason.NO_WORKING_HOURS, now=now)
+        else:
+            _wait_or_fail(request, reason=Reason.OUTSIDE_WORKING_HOURS, until=opening, now=now)
+        return None
+
+    with transaction.atomic():
+        enterprise = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        live = CallAttempt.objects.filter(enterprise=enterprise, status__in=LIVE_ATTEMPT_STATUSES).count()
+        if live >= enterprise.max_concurrent_calls:
+            _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
+            return None
+        enabled = [
+            Candidate(b.pk, b.number, b.effective_ring_timeout)
+            for b in tenant_selectors.bound_numbers_of(enterprise=enterprise, enabled_only=True).select_related(
+                "enterprise"
+            )
+        ]
+        if not enabled:
+            request_transition(request=request, event=Event.FAIL, reason=Reason.NO_ENABLED_NUMBER, now=now)
+            return None
+        ordered = hunting_order(
+            enabled,
+            strategy=enterprise.hunting_strategy,
+            rotation=request.pk,
+            sticky_bound_number_id=_sticky_bound_number_id(request),
+        )
+        candidate = next_candidate(
+            ordered,
+            already_offered=set(request.hunted_numbers),
+            busy_numbers=_busy_numbers([c.number for c in enabled]),
+        )
+        if candidate is None:
+            # Every number not yet offered is on another Huibo call: wait for one to free up.
+            _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
+            return None
+        node = _pick_node()
+        if node is None:
+            request_transition(request=request, event=Event.FAIL, reason=Reason.NO_NODE_AVAILABLE, now=now)
+            return None
+        max_seconds = billing_services.max_call_seconds(enterprise=enterprise)
+        if max_seconds <= 0:
+            request_transition(request=request, event=Event.FAIL, reason=Reason.BALANCE_EXHAUSTED, now=now)
+            return None
+        call_id = uuid.uuid4().hex
+        attempt = CallAttempt.objects.create(
+            request=request,
+            enterprise=enterprise,
+            number=attempt_number,
+            node=node,
+            bound_number_id=candidate.bound_number_id,
+            enterprise_number=candidate.number,
+            visitor_number=request.visitor_number,
+            action_id=f"huibo-{call_id}",
+            channel_id=f"{call_id}-1",
+            other_channel_id=f"{call_id}-2",
+            max_seconds=max_seconds,
+            originate_sent_at=now,
+        )
+        moved = request_transition(
+            request=request,
+            event=Event.PLACE,
+            attempt=attempt,
+            expected_attempts=attempt_number - 1,
+            updates={
+                "attempts_made": attempt_number,
+                "hunted_numbers": [*request.hunted_numbers, candidate.bound_number_id],
+            },
+            now=now,
+        )
+        if not moved:
+            transaction.set_rollback(True)
+            return None
+
+    originate = _originate_request(attempt, order=order, ring_timeout=candidate.ring_timeout_seconds)
+    try:
+        gateway.originate(node, originate)
+    except AmiNotConnected as error:
+        # Nothing reached Asterisk: take the node out and offer the same number again through another node.
+        node_services.node_mark_down(node=node, reason=str(error))
+        _attempt_abandon(attempt, outcome="node_unreachable")
+        CallbackRequest.objects.filter(pk=request.pk).update(hunted_numbers=request.hunted_numbers[:-1])
+        enqueue_attempt(request_id=request.pk, attempt_number=attempt_number + 1)
+        return attempt
+    except OriginateRejected as error:
+        _attempt_abandon(attempt, outcome="originate_rejected")
+        request_transition(
+            request=request, event=Event.FAIL, reason=Reason.ORIGINATE_REJECTED, detail=error.message, attempt=attempt
+        )
+        return attempt
+    except OriginateOutcomeUnknown:
+        # Asterisk may be dialling. Never re-send: the listener sees the call's events on its own link,
+        # and the reaper ends the attempt if none come.
+        logger.warning("callback.attempt.originate_unknown attempt=%s node=%s", attempt.pk, node.pk)
+        return attempt
+    CallAttempt.objects.filter(pk=attempt.pk, status=CallAttempt.Status.PLACING).update(
+        status=CallAttempt.Status.ORIGINATED
+    )
+    logger.info("callback.attempt.originated attempt=%s request=%s node=%s", attempt.pk, request.pk, node.pk)
+    return attempt
+
+
+def _attempt_abandon(attempt: CallAttempt, *, outcome: str) -> None:
+    CallAttempt.objects.filter(pk=attempt.pk, status__in=LIVE_ATTEMPT_STATUSES).update(
+        status=CallAttempt.Status.ENDED, outcome=outcome, ended_at=timezone.now()
+    )

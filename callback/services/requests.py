@@ -1,0 +1,151 @@
+"""Accepting a callback request and moving it through the state machine.
+
+``request_transition`` is the only writer of ``CallbackRequest.status``: a compare-and-set
+(``UPDATE … WHERE status = <expected>``) plus a CallbackEvent row in the same transaction,
+so when the listener, a task and the reaper race, exactly one of them wins and the others
+see ``False`` and do nothing.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from callback.models import CallAttempt, CallbackEvent, CallbackRequest
+from callback.reasons import Reason
+from callback.statemachine import FINAL_STATUSES, CallOrder, Event, Status, next_state
+from huibo.errors import ApplicationError
+from tenants import selectors as tenant_selectors
+from tenants.models import Enterprise
+from tenants.phone import normalize_e164
+
+logger = logging.getLogger(__name__)
+
+
+class CallbackRefused(ApplicationError):
+    pass
+
+
+def request_transition(
+    *,
+    request: CallbackRequest,
+    event: Event,
+    reason: Reason | None = None,
+    detail: str = "",
+    attempt: CallAttempt | None = None,
+    expected_attempts: int | None = None,
+    updates: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Apply ``event`` to ``request`` if it is still in the state we read; False when someone moved it first.
+
+    Raises IllegalTransition when the event makes no sense in the state we read (a bug in the caller).
+    """
+    now = now or timezone.now()
+    current = Status(request.status)
+    target = next_state(current, event, CallOrder(request.call_order))
+    fields: dict[str, Any] = {"status": target.value, "updated_at": now, **(updates or {})}
+    if reason is not None:
+        fields["reason_code"] = reason.value
+        fields["detail"] = detail[:200]
+    if target in FINAL_STATUSES:
+        fields["finished_at"] = now
+    guard = CallbackRequest.objects.filter(pk=request.pk, status=current.value)
+    if expected_attempts is not None:
+        guard = guard.filter(attempts_made=expected_attempts)
+    with transaction.atomic():
+        if guard.update(**fields) == 0:
+            return False
+        CallbackEvent.objects.create(
+            request=request,
+            enterprise_id=request.enterprise_id,
+            from_status=current.value,
+            to_status=target.value,
+            event=event.value,
+            reason_code=reason.value if reason else "",
+            detail=detail[:200],
+            attempt=attempt,
+        )
+    for key, value in fields.items():
+        setattr(request, key, value)
+    logger.info(
+        "callback.request.%s request=%s from=%s to=%s reason=%s",
+        event.value,
+        request.pk,
+        current.value,
+        target.value,
+        reason.value if reason else "",
+        extra={"correlation_id": str(request.correlation_id)},
+    )
+    return True
+
+
+def callback_request_create(
+    *,
+    enterprise: Enterprise,
+    visitor_number: str,
+    source: str = CallbackRequest.Source.WIDGET,
+    now: datetime | None = None,
+) -> CallbackRequest:
+    """Accept a callback request and start it: placed at once when open, else scheduled for the next opening.
+
+    The visitor number must already have passed the caller's own checks (captcha, limits); here it is
+    normalised to E.164 once more so nothing unnormalised can reach AMI.
+    """
+    now = now or timezone.now()
+    number = normalize_e164(visitor_number, default_region=enterprise.default_country)
+    if enterprise.status != Enterprise.Status.ACTIVE:
+        raise CallbackRefused(Reason.ENTERPRISE_SUSPENDED.value, "This enterprise does not take callbacks now.")
+    opening = tenant_selectors.next_opening(enterprise=enterprise, at=now)
+    if opening is None:
+        raise CallbackRefused(Reason.NO_WORKING_HOURS.value, "This enterprise has no working hours.")
+    max_wait = timedelta(seconds=settings.CALLBACK_MAX_WAIT_SECONDS)
+    with transaction.atomic():
+        request = CallbackRequest.objects.create(
+            enterprise=enterprise,
+            visitor_number=number,
+            call_order=enterprise.call_order,
+            source=source,
+            due_at=opening,
+            expires_at=opening + max_wait,
+            visitor_retries_left=enterprise.visitor_retries,
+        )
+        CallbackEvent.objects.create(
+            request=request, enterprise=enterprise, from_status="", to_status=Status.ACCEPTED.value, event="accept"
+        )
+        if opening > now:
+            request_transition(request=request, event=Event.SCHEDULE, reason=Reason.OUTSIDE_WORKING_HOURS, now=now)
+        else:
+            enqueue_attempt(request_id=request.pk, attempt_number=1)
+    return request
+
+
+def enqueue_attempt(*, request_id: int, attempt_number: int) -> None:
+    """Queue the task that places ``attempt_number``, once the caller's transaction has committed."""
+    from callback import tasks  # tasks import services: import at call time to keep the graph one-way
+
+    transaction.on_commit(lambda: tasks.place_attempt.delay(request_id, attempt_number))
+
+
+def request_cancel(*, request: CallbackRequest) -> bool:
+    """Cancel a request that has not reached a phone yet."""
+    return request_transition(request=request, event=Event.CANCEL, reason=Reason.CANCELLED)
+
+
+def requests_dispatch_due(*, now: datetime | None = None) -> int:
+    """Start the scheduled requests whose time has come; expire those that waited past their limit."""
+    now = now or timezone.now()
+    expired = 0
+    for request in CallbackRequest.objects.filter(
+        status__in=[Status.ACCEPTED, Status.SCHEDULED], expires_at__lte=now
+    ).only("id", "status", "call_order", "correlation_id", "enterprise_id"):
+        expired += request_transition(request=request, event=Event.EXPIRE, reason=Reason.WAITED_TOO_LONG, now=now)
+    due = CallbackRequest.objects.filter(status=Status.SCHEDULED, due_at__lte=now).values_list("id", "attempts_made")
+    started = 0
+    for request_id, attempts_made in due:
+        enqueue_attempt(request_id=request_id, attempt_number=attempts_made + 1)
+        started += 1
+    return started + expired
