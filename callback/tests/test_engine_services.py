@@ -1,0 +1,253 @@
+"""Placing attempts and reacting to their outcomes, on PostgreSQL, with a recording gateway in place of AMI.
+
+The end-to-end tests (tests/test_end_to_end.py) drive the same services through Celery, the listener and
+the PBX simulator over TCP; these pin down the rules one at a time.
+"""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from callback.ami import AmiNotConnected, OriginateRequest
+from callback.facts import AttemptEnded, Connected, Disposition, FirstLegAnswered, LegReport
+from callback.models import AsteriskNode, CallAttempt, CallbackRequest
+from callback.services import outcomes, placement, requests
+from callback.statemachine import Status
+from conftest import make_enterprise
+from tenants import services as tenant_services
+from tenants.models import Enterprise
+from tenants.phone import InvalidPhoneNumber
+
+pytestmark = pytest.mark.django_db
+
+
+class RecordingGateway:
+    def __init__(self, fail_nodes: set[str] | None = None) -> None:
+        self.sent: list[tuple[str, OriginateRequest]] = []
+        self.fail_nodes = fail_nodes or set()
+
+    def originate(self, node: AsteriskNode, request: OriginateRequest) -> None:
+        if node.name in self.fail_nodes:
+            raise AmiNotConnected(f"{node.name} refused the connection")
+        self.sent.append((node.name, request))
+
+
+@pytest.fixture
+def node(db: None) -> AsteriskNode:
+    return AsteriskNode.objects.create(name="pbx-1", host="127.0.0.1", username="huibo", secret="s")
+
+
+@pytest.fixture
+def gateway() -> RecordingGateway:
+    return RecordingGateway()
+
+
+def _accept(enterprise: Enterprise, number: str = "+8613900001005", **kwargs: object) -> CallbackRequest:
+    return requests.callback_request_create(enterprise=enterprise, visitor_number=number, **kwargs)  # type: ignore[arg-type]
+
+
+def _place(request: CallbackRequest, gateway: RecordingGateway, attempt_number: int = 1) -> CallAttempt | None:
+    return placement.attempt_place(request_id=request.pk, attempt_number=attempt_number, gateway=gateway)
+
+
+def _ended(attempt: CallAttempt, first: Disposition, second: Disposition | None = None, **kw: object) -> AttemptEnded:
+    now = datetime.now(UTC)
+    return AttemptEnded(
+        channel_id=attempt.channel_id,
+        at=now,
+        first=LegReport(disposition=first),
+        second=LegReport(disposition=second) if second else None,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_the_originate_rings_the_bound_number_then_the_visitor_with_ids_fixed_in_advance(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    assert attempt is not None
+    [(node_name, sent)] = gateway.sent
+    assert node_name == "pbx-1"
+    assert sent.channel == "Local/8613800001100@huibo-outbound"
+    assert (sent.context, sent.exten) == ("huibo-callback", "8613900001005")
+    assert (sent.channel_id, sent.other_channel_id, sent.action_id) == (
+        attempt.channel_id,
+        attempt.other_channel_id,
+        attempt.action_id,
+    )
+    assert sent.variables["HUIBO_ATTEMPT"] == str(attempt.pk)
+    assert sent.variables["HUIBO_MAX_SECONDS"] == "3600"
+    request.refresh_from_db()
+    assert request.status == Status.DIALING_ENTERPRISE
+
+
+def test_visitor_first_rings_the_visitor_first(node: AsteriskNode, gateway: RecordingGateway) -> None:
+    enterprise = make_enterprise("vf", call_order="visitor_first")
+    _place(_accept(enterprise), gateway)
+    [(_node, sent)] = gateway.sent
+    assert (sent.channel, sent.exten) == ("Local/8613900001005@huibo-outbound", "8613800001100")
+
+
+def test_running_the_task_twice_places_one_call(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    request = _accept(enterprise)
+    assert _place(request, gateway) is not None
+    assert _place(request, gateway) is None
+    assert len(gateway.sent) == 1
+    assert CallAttempt.objects.count() == 1
+
+
+def test_outside_working_hours_the_request_waits_for_the_opening(node: AsteriskNode, gateway: RecordingGateway) -> None:
+    enterprise = make_enterprise("office")
+    tenant_services.working_hours_replace(
+        enterprise=enterprise, intervals=[tenant_services.OpeningInterval(d, time(9), time(18)) for d in range(5)]
+    )
+    saturday_noon_shanghai = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
+    request = _accept(enterprise, now=saturday_noon_shanghai)
+    assert (request.status, request.reason_code) == ("scheduled", "outside_working_hours")
+    assert request.due_at == datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 Shanghai
+    assert _place(request, gateway) is None
+    assert gateway.sent == []
+
+
+def test_a_visitor_number_with_ami_injection_is_refused(enterprise: Enterprise) -> None:
+    with pytest.raises(InvalidPhoneNumber):
+        _accept(enterprise, number="13900001005\r\nAction: Originate")
+    assert not CallbackRequest.objects.exists()
+
+
+def test_the_enterprise_concurrency_cap_holds_the_next_call_back(node: AsteriskNode, gateway: RecordingGateway) -> None:
+    enterprise = make_enterprise("small", numbers=("+8613800001100", "+8613800001101"))
+    Enterprise.objects.filter(pk=enterprise.pk).update(max_concurrent_calls=1)
+    _place(_accept(enterprise, "+8613900001005"), gateway)
+    second = _accept(enterprise, "+8613900001006")
+    assert _place(second, gateway) is None
+    second.refresh_from_db()
+    assert (second.status, second.reason_code) == ("scheduled", "all_lines_busy")
+    assert len(gateway.sent) == 1
+
+
+def test_a_bound_number_already_on_a_call_is_skipped_without_ringing(
+    node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    enterprise = make_enterprise("two", numbers=("+8613800001100", "+8613800001101"))
+    _place(_accept(enterprise, "+8613900001005"), gateway)
+    _place(_accept(enterprise, "+8613900001006"), gateway)
+    assert [sent.channel for _n, sent in gateway.sent] == [
+        "Local/8613800001100@huibo-outbound",
+        "Local/8613800001101@huibo-outbound",
+    ]
+
+
+def test_an_unreachable_node_is_marked_down_and_the_call_goes_through_another(
+    enterprise: Enterprise, node: AsteriskNode, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    AsteriskNode.objects.create(name="pbx-2", host="127.0.0.2", username="huibo", secret="s")
+    gateway = RecordingGateway(fail_nodes={"pbx-1"})
+    request = _accept(enterprise)
+    with django_capture_on_commit_callbacks() as callbacks:
+        _place(request, gateway)
+    assert AsteriskNode.objects.get(name="pbx-1").ami_state == "down"
+    assert len(callbacks) == 1  # the next attempt is queued
+    _place(request, gateway, attempt_number=2)
+    assert [name for name, _sent in gateway.sent] == ["pbx-2"]
+    request.refresh_from_db()
+    assert request.status == Status.DIALING_ENTERPRISE
+
+
+def test_with_no_node_the_request_fails_saying_so(enterprise: Enterprise, gateway: RecordingGateway) -> None:
+    request = _accept(enterprise)
+    _place(request, gateway)
+    request.refresh_from_db()
+    assert (request.status, request.reason_code) == ("failed", "no_node_available")
+    assert gateway.sent == []
+
+
+def test_hunting_moves_to_the_next_number_and_fails_when_all_are_busy(
+    node: AsteriskNode, gateway: RecordingGateway, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    enterprise = make_enterprise("hunt", numbers=("+8613800002000", "+8613800012000"))
+    request = _accept(enterprise)
+    first = _place(request, gateway)
+    with django_capture_on_commit_callbacks() as callbacks:
+        outcomes.attempt_ended(_ended(first, Disposition.BUSY))
+    assert len(callbacks) == 2  # the next attempt, and the CDR hand-off
+    second = _place(request, gateway, attempt_number=2)
+    outcomes.attempt_ended(_ended(second, Disposition.BUSY))
+    request.refresh_from_db()
+    assert [sent.channel for _n, sent in gateway.sent] == [
+        "Local/8613800002000@huibo-outbound",
+        "Local/8613800012000@huibo-outbound",
+    ]
+    assert (request.status, request.reason_code) == ("failed", "enterprise_busy")
+
+
+def test_round_robin_spreads_calls_over_the_numbers(node: AsteriskNode, gateway: RecordingGateway) -> None:
+    enterprise = make_enterprise("rr", numbers=("+8613800001100", "+8613800001101"), hunting_strategy="round_robin")
+    for visitor in ("+8613900001005", "+8613900001006"):
+        attempt = _place(_accept(enterprise, visitor), gateway)
+        outcomes.attempt_ended(_ended(attempt, Disposition.BUSY))
+    assert {sent.channel for _n, sent in gateway.sent} == {
+        "Local/8613800001100@huibo-outbound",
+        "Local/8613800001101@huibo-outbound",
+    }
+
+
+def test_a_visitor_who_does_not_answer_is_called_again_later(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    outcomes.attempt_first_answered(FirstLegAnswered(channel_id=attempt.channel_id, at=datetime.now(UTC)))
+    outcomes.attempt_ended(_ended(attempt, Disposition.ANSWERED, Disposition.NO_ANSWER))
+    request.refresh_from_db()
+    assert (request.status, request.reason_code, request.visitor_retries_left) == ("scheduled", "visitor_retry", 0)
+    assert request.due_at > datetime.now(UTC) + timedelta(seconds=100)
+
+
+def test_a_replayed_event_changes_nothing(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    answered = FirstLegAnswered(channel_id=attempt.channel_id, at=datetime.now(UTC))
+    connected = Connected(channel_id=attempt.channel_id, at=datetime.now(UTC))
+    ended = _ended(attempt, Disposition.ANSWERED, Disposition.ANSWERED, connected_at=datetime.now(UTC))
+    assert [outcomes.attempt_first_answered(answered), outcomes.attempt_connected(connected)] == [True, True]
+    assert outcomes.attempt_ended(ended) is True
+    events_before = request.events.count()
+    assert [
+        outcomes.attempt_first_answered(answered),
+        outcomes.attempt_connected(connected),
+        outcomes.attempt_ended(ended),
+    ] == [False, False, False]
+    request.refresh_from_db()
+    assert request.status == Status.COMPLETED
+    assert request.events.count() == events_before
+
+
+def test_the_reaper_ends_an_attempt_asterisk_never_reported_on(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    later = attempt.originate_sent_at + timedelta(minutes=10)
+    assert outcomes.attempts_reap(now=later) == 1
+    request.refresh_from_db()
+    assert (request.status, request.reason_code) == ("failed", "originate_lost")
+
+
+def test_every_transition_is_stored_with_its_cause(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    outcomes.attempt_ended(_ended(attempt, Disposition.NO_ANSWER))
+    history = list(request.events.values_list("from_status", "to_status", "reason_code"))
+    assert history == [
+        ("", "accepted", ""),
+        ("accepted", "dialing_enterprise", ""),
+        ("dialing_enterprise", "failed", "enterprise_no_answer"),
+    ]
