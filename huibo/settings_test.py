@@ -10,3 +10,5 @@ from huibo.settings import *  # noqa: E402,F403
 
 # Hashing cost is not what the tests check.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Several people may run the suite at once on one machine: each can pick their own test database.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("HUIBO_TEST_DB", "test_huibo")}  # noqa: F405

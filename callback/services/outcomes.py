@@ -24,7 +24,7 @@ from callback.facts import (
 )
 from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackRequest, CallLeg
 from callback.reasons import Reason
-from callback.services.requests import enqueue_attempt, request_transition
+from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
 from callback.statemachine import FINAL_STATUSES, CallOrder, Event, Status, allowed_events
 
 logger = logging.getLogger(__name__)
@@ -123,9 +123,7 @@ def attempt_ended(fact: AttemptEnded) -> bool:
         # Deciding in the same transaction: a crash here leaves the attempt live for the reaper, never half-done.
         if request.attempts_made == attempt.number:
             _after_attempt(request, attempt, fact, connected=connected)
-        from callback import tasks  # tasks import services
-
-        transaction.on_commit(lambda: tasks.attempt_finished.delay(attempt.pk))
+        hand_off_finished_attempt(attempt_id=attempt.pk)
     logger.info(
         "callback.attempt.ended attempt=%s request=%s outcome=%s", attempt.pk, attempt.request_id, attempt.outcome
     )
@@ -281,6 +279,7 @@ def attempt_end_unreported(*, attempt: CallAttempt, reason: Reason) -> bool:
             status=CallAttempt.Status.ENDED, outcome=reason.value, ended_at=timezone.now()
         ):
             return False
+        hand_off_finished_attempt(attempt_id=attempt.pk)
         request = CallbackRequest.objects.get(pk=attempt.request_id)
         if request.attempts_made == attempt.number and request.status not in FINAL_STATUSES:
             if request.status == Status.CONNECTED:

@@ -24,8 +24,9 @@ from callback.hunting import Candidate, hunting_order, next_candidate
 from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt, CallbackRequest
 from callback.reasons import Reason
 from callback.services import nodes as node_services
-from callback.services.requests import enqueue_attempt, request_transition
+from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
 from callback.statemachine import CallOrder, Event, Status
+from huibo.errors import ApplicationError
 from tenants import selectors as tenant_selectors
 from tenants.models import Enterprise
 from tenants.phone import dial_digits
@@ -181,11 +182,19 @@ def attempt_place(
         if node is None:
             request_transition(request=request, event=Event.FAIL, reason=Reason.NO_NODE_AVAILABLE, now=now)
             return None
-        max_seconds = billing_services.max_call_seconds(enterprise=enterprise)
-        if max_seconds <= 0:
-            request_transition(request=request, event=Event.FAIL, reason=Reason.BALANCE_EXHAUSTED, now=now)
-            return None
         call_id = uuid.uuid4().hex
+        try:
+            max_seconds = billing_services.call_reserve(
+                enterprise=enterprise,
+                reservation_key=f"{call_id}-1",
+                enterprise_number=candidate.number,
+                visitor_number=request.visitor_number,
+            )
+        except ApplicationError as refusal:
+            request_transition(
+                request=request, event=Event.FAIL, reason=Reason.BALANCE_EXHAUSTED, detail=refusal.message, now=now
+            )
+            return None
         attempt = CallAttempt.objects.create(
             request=request,
             enterprise=enterprise,
@@ -244,6 +253,8 @@ def attempt_place(
 
 
 def _attempt_abandon(attempt: CallAttempt, *, outcome: str) -> None:
-    CallAttempt.objects.filter(pk=attempt.pk, status__in=LIVE_ATTEMPT_STATUSES).update(
+    """End an attempt that never reached a phone; the hand-off gives its reservation back."""
+    if CallAttempt.objects.filter(pk=attempt.pk, status__in=LIVE_ATTEMPT_STATUSES).update(
         status=CallAttempt.Status.ENDED, outcome=outcome, ended_at=timezone.now()
-    )
+    ):
+        hand_off_finished_attempt(attempt_id=attempt.pk)

@@ -130,6 +130,14 @@ def enqueue_attempt(*, request_id: int, attempt_number: int) -> None:
     transaction.on_commit(lambda: tasks.place_attempt.delay(request_id, attempt_number))
 
 
+def hand_off_finished_attempt(*, attempt_id: int) -> None:
+    """Every ended attempt, answered or not, goes to CDR writing and billing settlement (which releases
+    what the attempt reserved), once the transaction that ended it has committed."""
+    from callback import tasks
+
+    transaction.on_commit(lambda: tasks.attempt_finished.delay(attempt_id))
+
+
 def request_cancel(*, request: CallbackRequest) -> bool:
     """Cancel a request that has not reached a phone yet."""
     return request_transition(request=request, event=Event.CANCEL, reason=Reason.CANCELLED)

@@ -150,7 +150,7 @@ def test_an_unreachable_node_is_marked_down_and_the_call_goes_through_another(
     with django_capture_on_commit_callbacks() as callbacks:
         _place(request, gateway)
     assert AsteriskNode.objects.get(name="pbx-1").ami_state == "down"
-    assert len(callbacks) == 1  # the next attempt is queued
+    assert len(callbacks) == 2  # the abandoned attempt is handed off, the next one queued
     _place(request, gateway, attempt_number=2)
     assert [name for name, _sent in gateway.sent] == ["pbx-2"]
     request.refresh_from_db()
