@@ -20,3 +20,8 @@ def call_reserve(*, enterprise: Enterprise, reservation_key: str, enterprise_num
 
 def call_release(*, reservation_key: str) -> None:
     """Give back whatever a call reserved and has not been charged (the call failed or was never placed)."""
+
+
+def spend_cap_reached(*, enterprise: Enterprise) -> bool:
+    """Whether the enterprise's daily spend cap (RELIABILITY.md S4) leaves no room for another call today."""
+    return False

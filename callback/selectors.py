@@ -3,9 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 
 from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt, CallbackEvent, CallbackRequest
+from callback.statemachine import FINAL_STATUSES, Status
 from tenants.models import Enterprise
 
 
@@ -89,3 +91,60 @@ def nodes_with_load() -> list[tuple[AsteriskNode, int]]:
         .values_list("node_id", "n")
     }
     return [(node, live.get(node.pk, 0)) for node in nodes]
+
+
+@dataclass(frozen=True)
+class PublicStatus:
+    """What a visitor may see about their own request: no ids, numbers or internals."""
+
+    status: str
+    reason_code: str
+    is_final: bool
+    due_at: datetime
+    enterprise_time_zone: str
+
+
+def request_by_public_id(*, public_id: str) -> CallbackRequest | None:
+    """The request a visitor holds the public id (correlation_id) of; None for anything else."""
+    try:
+        return CallbackRequest.objects.select_related("enterprise").filter(correlation_id=public_id).first()
+    except ValidationError:
+        return None
+
+
+def request_public_status(*, request: CallbackRequest) -> PublicStatus:
+    return PublicStatus(
+        status=request.status,
+        reason_code=request.reason_code,
+        is_final=Status(request.status) in FINAL_STATUSES,
+        due_at=request.due_at,
+        enterprise_time_zone=request.enterprise.time_zone,
+    )
+
+
+def request_in_flight(*, enterprise: Enterprise, visitor_number: str) -> CallbackRequest | None:
+    """The enterprise's unfinished request for this number, if any (duplicate suppression)."""
+    return (
+        CallbackRequest.objects.filter(enterprise=enterprise, visitor_number=visitor_number)
+        .exclude(status__in=[s.value for s in FINAL_STATUSES])
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def requests_in_flight_for_number(*, visitor_number: str) -> int:
+    """How many unfinished requests, across all tenants, would ring this number (callback bombing)."""
+    return (
+        CallbackRequest.objects.filter(visitor_number=visitor_number)
+        .exclude(status__in=[s.value for s in FINAL_STATUSES])
+        .count()
+    )
+
+
+def live_attempts(*, limit: int = 500) -> list[CallAttempt]:
+    """Attempts that may have a phone ringing or talking, newest first, for the operator's live view."""
+    return list(
+        CallAttempt.objects.filter(status__in=LIVE_ATTEMPT_STATUSES)
+        .select_related("node", "enterprise")
+        .order_by("-created_at")[:limit]
+    )

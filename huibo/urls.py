@@ -9,5 +9,6 @@ urlpatterns = [
 urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
     path("portal/", include("tenants.urls", namespace="portal")),
+    path("console/", include("huibo.console_urls", namespace="console")),
     prefix_default_language=False,
 )
