@@ -1,0 +1,105 @@
+"""After every AMI login the listener reconciles a node's live attempts with what Asterisk reports (R4)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from callback.ami import AmiMessage
+from callback.listener import Applier, _Event, _LinkUp
+from callback.models import AsteriskNode, CallAttempt, CallbackRequest
+from callback.statemachine import Status
+from tenants.models import Enterprise
+
+pytestmark = pytest.mark.django_db
+
+
+def _event(name: str, **fields: str) -> AmiMessage:
+    return AmiMessage(kind="event", name=name, fields={"Event": name, **fields})
+
+
+@pytest.fixture
+def node(db: None) -> AsteriskNode:
+    # Asterisk has been up for an hour.
+    return AsteriskNode.objects.create(
+        name="pbx", host="127.0.0.1", username="huibo", secret="s", booted_at=timezone.now() - timedelta(hours=1)
+    )
+
+
+def _connected_attempt(enterprise: Enterprise, node: AsteriskNode, channel_id: str) -> CallAttempt:
+    placed = timezone.now() - timedelta(seconds=30)
+    request = CallbackRequest.objects.create(
+        enterprise=enterprise,
+        visitor_number="+8613900001100",
+        call_order="enterprise_first",
+        status=Status.CONNECTED,
+        due_at=placed,
+        expires_at=placed + timedelta(hours=1),
+        attempts_made=1,
+    )
+    return CallAttempt.objects.create(
+        request=request,
+        enterprise=enterprise,
+        number=1,
+        node=node,
+        enterprise_number="+8613800001100",
+        visitor_number=request.visitor_number,
+        action_id=f"a-{channel_id}",
+        channel_id=channel_id,
+        other_channel_id=f"{channel_id}-2",
+        status=CallAttempt.Status.CONNECTED,
+        originate_sent_at=placed,
+        first_answered_at=placed,
+        connected_at=placed,
+    )
+
+
+def test_an_asterisk_restart_ends_every_live_call_on_that_node_with_that_reason(
+    enterprise: Enterprise, node: AsteriskNode
+) -> None:
+    # given: a connected call, then Asterisk comes back with Uptime 0
+    attempt = _connected_attempt(enterprise, node, "call-1")
+    # when
+    Applier().handle(_LinkUp(node.pk, uptime=0, live_channels=()))
+    # then
+    attempt.request.refresh_from_db()
+    assert (attempt.request.status, attempt.request.reason_code) == ("completed", "asterisk_restarted")
+
+
+def test_after_a_link_blip_a_call_still_up_is_reattached_and_followed_to_its_end(
+    enterprise: Enterprise, node: AsteriskNode
+) -> None:
+    # given: a connected call that Asterisk still lists after the blip (same boot: Uptime of an hour)
+    attempt = _connected_attempt(enterprise, node, "call-2")
+    channels = (
+        _event("CoreShowChannel", Uniqueid="call-2", Linkedid="call-2", Channel="Local/8613800001100@o-1;1"),
+        _event("CoreShowChannel", Uniqueid="call-2-2", Linkedid="call-2", Channel="Local/8613800001100@o-1;2"),
+        _event("CoreShowChannel", Uniqueid="v-1", Linkedid="call-2", Channel="Local/8613900001100@o-2;1"),
+        _event("CoreShowChannel", Uniqueid="v-2", Linkedid="call-2", Channel="Local/8613900001100@o-2;2"),
+    )
+    applier = Applier()
+    applier.handle(_LinkUp(node.pk, uptime=3600, live_channels=channels))
+    attempt.request.refresh_from_db()
+    assert attempt.request.status == "connected"
+    # when: the visitor hangs up, then everything else
+    for uniqueid, name in (
+        ("v-2", "Local/8613900001100@o-2;2"),
+        ("v-1", "Local/8613900001100@o-2;1"),
+        ("call-2", "Local/8613800001100@o-1;1"),
+        ("call-2-2", "Local/8613800001100@o-1;2"),
+    ):
+        applier.handle(
+            _Event(node.pk, _event("Hangup", Uniqueid=uniqueid, Linkedid="call-2", Channel=name, Cause="16"))
+        )
+    # then
+    attempt.request.refresh_from_db()
+    assert (attempt.request.status, attempt.request.reason_code) == ("completed", "visitor_hung_up")
+
+
+def test_a_call_that_ended_while_the_link_was_down_is_closed(enterprise: Enterprise, node: AsteriskNode) -> None:
+    attempt = _connected_attempt(enterprise, node, "call-3")
+    Applier().handle(_LinkUp(node.pk, uptime=3600, live_channels=()))
+    attempt.refresh_from_db()
+    attempt.request.refresh_from_db()
+    assert attempt.status == "ended"
+    assert (attempt.request.status, attempt.request.reason_code) == ("completed", "node_lost")
