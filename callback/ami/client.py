@@ -330,10 +330,19 @@ class AmiClient:
             if self._task is None:
                 raise AmiNotConnected(f"AMI client {self.label} is not started")
             if not self._ready.is_set():
+                # Slow path only (no link yet): wake on the login or on close(), whichever comes first.
+                ready = loop.create_task(self._ready.wait())
+                closed = loop.create_task(self._closed_event.wait())
                 try:
-                    async with asyncio.timeout_at(deadline):
-                        await self._ready.wait()
-                except TimeoutError:
+                    await asyncio.wait(
+                        (ready, closed), timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    ready.cancel()
+                    closed.cancel()
+                if self._closing:
+                    continue
+                if not self._ready.is_set():
                     cause = self._last_error
                     detail = f": {cause}" if cause is not None else ""
                     raise AmiNotConnected(f"AMI {self.label} not logged in within {timeout:g} s{detail}") from cause

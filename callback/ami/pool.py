@@ -172,13 +172,14 @@ class BlockingAmiPool:
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             self._check_fork()
-            if self._loop is None or self._thread is None or not self._thread.is_alive():
+            loop = self._loop
+            if loop is None or self._thread is None or not self._thread.is_alive():
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=_run_loop, args=(loop,), name="ami-pool", daemon=True)
                 thread.start()
                 self._loop, self._thread, self._clients = loop, thread, {}
                 log_event(logging.INFO, "ami.pool.started", pid=self._pid)
-            return self._loop
+            return loop
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():

@@ -297,6 +297,18 @@ async def test_half_open_link_is_detected_within_ping_interval_plus_timeout_and_
             assert (await client.send_action({"Action": "Ping"})).get("Ping") == "Pong"
 
 
+@async_test()
+async def test_healthy_link_survives_many_keepalive_rounds() -> None:
+    async with FakeAmi() as fake:
+        hooks = HookRecorder()
+        async with make_client(fake, hooks) as client:
+            await hooks.wait(lambda: hooks.connected)
+            await fake.wait_action("Ping", len(fake.actions("Ping")) + 5)
+            assert hooks.disconnected == []
+            assert len(fake.conns) == 1
+            assert client.connected
+
+
 # -- hazard 4: reconnect timing ------------------------------------------------------------------------------------
 
 
@@ -591,3 +603,24 @@ async def test_close_logs_off_fails_nothing_silently_and_refuses_new_actions() -
         with pytest.raises(AmiNotConnected):
             await client.send_action({"Action": "Ping"})
         await client.close()  # idempotent
+
+
+@async_test()
+async def test_close_wakes_an_action_waiting_for_the_login() -> None:
+    # given Asterisk is unreachable and an Originate waits for a login
+    async with FakeAmi() as fake:
+        await fake.stop()
+        hooks = HookRecorder()
+        client = make_client(fake, hooks)
+        await client.start()
+        waiting = asyncio.ensure_future(client.originate(originate_request(105), timeout=5.0))
+        await asyncio.sleep(0)  # let it start waiting
+
+        # when the client is closed
+        started = time.monotonic()
+        await client.close()
+
+        # then the caller learns at once that nothing was sent
+        with pytest.raises(AmiNotConnected, match="closed"):
+            await waiting
+        assert time.monotonic() - started < 0.5
