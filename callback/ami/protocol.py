@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
+from panoramisk.ami_protocol import AMIProtocol
 
 from ._log import log_event
 from .actions import Action, encode_action
