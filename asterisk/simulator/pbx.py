@@ -355,21 +355,31 @@ class Pbx:
     # -- restart ---------------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """``core restart now``: every channel is soft-hung-up with the shutdown flag and tears itself down
-        (transcript 15). Causes are frozen at that moment: the dialplan's own ;2 halves end with cause 0."""
+        """``core restart now`` (transcript 15): every channel gets a soft hangup with the shutdown flag and
+        its own thread tears it down. The causes are those of that moment: a telephone's ;2 half ends with
+        cause 0 even when its partner's hangup reaches it later."""
         self.shutting_down = True
         live = list(self.channels)
-        for chan in live:
+        dialplan_halves = [
+            c for c in live if c.name in self.threads and c.name not in self.dialers and self.threads[c.name].emits_soft_hangup
+        ]
+        callers = [c for c in live if c.name in self.dialers]
+        others = [c for c in live if c not in dialplan_halves and c not in callers]
+        # Threads running plain dialplan (Wait, Busy...) stop at once.
+        for chan in dialplan_halves:
             self.soft_hangup(chan, SOFTHANGUP_SHUTDOWN)
-
-        # Dialplan-running ;1 halves first, then the ;2 halves, then the dialled ;1 halves: the order in
-        # which the recording shows each one's HangupRequest reaching (or missing) its partner.
-        def rank(chan: Channel) -> int:
-            if chan.name in self.dialers or (chan.half == 1 and chan.name in self.threads):
-                return 0
-            return 1 if chan.half == 2 else 2
-
-        for chan in sorted(live, key=rank):
+            thread = self.threads[chan.name]
+            thread.cancel_timer()
+            thread.finished = True
+            self.soft_hangup(chan)
+        # Dial() callers leave their bridge and hang up, which their ;2 half hears about.
+        for chan in callers:
+            self.soft_hangup(chan, SOFTHANGUP_SHUTDOWN)
+            self.dialers[chan.name].on_shutdown()
+        for chan in others:
+            if chan.alive:
+                self.soft_hangup(chan, SOFTHANGUP_SHUTDOWN)
+        for chan in dialplan_halves + others:
             if chan.alive:
                 self._shutdown_channel(chan)
         for timer in self._timers:
@@ -384,8 +394,7 @@ class Pbx:
         thread = self.threads.get(chan.name)
         if thread is not None:
             thread.cancel_timer()
-            if thread.emits_soft_hangup:
-                self.soft_hangup(chan)
+            thread.finished = True
             self.hangup(chan)
             return
         owner = self.owners.get(chan.name)
