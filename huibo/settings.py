@@ -174,3 +174,44 @@ CELERY_BEAT_SCHEDULE = {
     # Ends attempts Asterisk stayed silent about (lost Originate, missed hangup) so no request hangs.
     "reap-silent-attempts": {"task": "callback.tasks.reap_silent_attempts", "schedule": 30.0},
 }
+
+# --- Billing and CDRs (billing/, cdr/) ---------------------------------------------------------------------------
+# A tenant without a billing account is unmetered (calls up to BILLING_MAX_CALL_SECONDS, CDRs unrated). Production
+# operators who bill every tenant set this to refuse calls for tenants that have no account yet.
+BILLING_REQUIRE_ACCOUNT = env.bool("BILLING_REQUIRE_ACCOUNT", default=False)
+# The shortest call a balance must pay for (both legs) before a call is placed.
+BILLING_MINIMUM_CALL_SECONDS = env.int("BILLING_MINIMUM_CALL_SECONDS", default=60)
+# Seconds added to the longest call when reserving: the legs' timing and Asterisk's hang-up lag behind the cap.
+BILLING_RESERVATION_SLACK_SECONDS = env.int("BILLING_RESERVATION_SLACK_SECONDS", default=2)
+# Short-call pumping (RELIABILITY.md S7): over an hour, at least MIN_CALLS connected calls, of which more than
+# SHORT_SHARE percent lasted SHORT_SECONDS or less; or PREFIX_SHARE percent to one prefix of PREFIX_DIGITS
+# digits that had less than PREFIX_BASELINE_SHARE percent over the week before.
+BILLING_PUMPING_MIN_CALLS = env.int("BILLING_PUMPING_MIN_CALLS", default=10)
+BILLING_PUMPING_SHORT_SECONDS = env.int("BILLING_PUMPING_SHORT_SECONDS", default=6)
+BILLING_PUMPING_SHORT_SHARE = env.int("BILLING_PUMPING_SHORT_SHARE", default=20)
+BILLING_PUMPING_PREFIX_DIGITS = env.int("BILLING_PUMPING_PREFIX_DIGITS", default=7)
+BILLING_PUMPING_PREFIX_SHARE = env.int("BILLING_PUMPING_PREFIX_SHARE", default=50)
+BILLING_PUMPING_PREFIX_BASELINE_SHARE = env.int("BILLING_PUMPING_PREFIX_BASELINE_SHARE", default=10)
+# Who hears about suspected fraud; empty: nobody by email (the console shows every alert).
+BILLING_ALERT_EMAILS = env.list("BILLING_ALERT_EMAILS", default=[])
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="huibo@localhost")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if EMBEDDED
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+# Where Asterisk's MixMonitor (and the simulator) writes recordings: <CDR_RECORDINGS_DIR>/<Linkedid>.wav.
+CDR_RECORDINGS_DIR = env.path("CDR_RECORDINGS_DIR", default=BASE_DIR / "var" / "recordings")
+# Asterisk writes Cdr times in its server's local time; empty means this machine's local time.
+CDR_ASTERISK_TIME_ZONE = env.str("CDR_ASTERISK_TIME_ZONE", default="")
+# Engine and Asterisk timings further apart than this are logged (cdr.timing_mismatch) and shown on the CDR.
+CDR_TIMING_TOLERANCE_SECONDS = env.int("CDR_TIMING_TOLERANCE_SECONDS", default=2)
+CDR_PAGE_SIZE = env.int("CDR_PAGE_SIZE", default=50)
+CELERY_BEAT_SCHEDULE |= {
+    # Issues last month's invoices (idempotent: a tenant already invoiced for the month gets nothing more).
+    "issue-monthly-invoices": {"task": "billing.tasks.issue_monthly_invoices", "schedule": 3600.0},
+    # Fills in Asterisk Cdrs and recordings that arrived after a call's CDRs were written.
+    "reconcile-late-cdrs": {"task": "cdr.tasks.reconcile_recent", "schedule": 300.0},
+}
+# --- end of billing and CDRs ---

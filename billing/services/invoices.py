@@ -1,0 +1,236 @@
+"""Invoices: monthly per tenant (and on demand up to any date), numbered without gaps, immutable once issued.
+
+Lifecycle: ``invoice_issue`` takes the next number of its series under a row lock, marks every rated CDR of the
+tenant that ended before the period's end and is on no invoice yet, and writes one line per leg and destination
+group from exactly the rows it marked (one statement: the lines are the CDRs, to the cent, B3). An invoice with
+nothing on it is not issued (and uses no number). ``invoice_void`` turns an issued invoice into ``voided``, issues
+a credit note for its full amount in the credit-note series, and frees its CDRs for a corrected invoice.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.models import BillingAccount, Invoice, InvoiceLine, InvoiceSequence
+from billing.money import ZERO, quantize_invoice, quantize_money
+from cdr.models import CallDetailRecord
+from huibo.errors import ApplicationError
+from tenants.models import Enterprise
+
+logger = logging.getLogger(__name__)
+
+
+class InvoiceError(ApplicationError):
+    pass
+
+
+def _next_number(series: str) -> int:
+    """The next number of a series; the row lock serialises issuers and a rollback gives the number back."""
+    InvoiceSequence.objects.get_or_create(series=series)
+    sequence = InvoiceSequence.objects.select_for_update().get(series=series)
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    return sequence.last_number
+
+
+def _instant(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class _Totals:
+    subtotal: Decimal
+    net: Decimal
+    tax: Decimal
+
+
+def _totals(subtotal: Decimal, tax_rate: Decimal) -> _Totals:
+    net = quantize_invoice(subtotal)
+    tax = quantize_invoice(net * tax_rate)
+    return _Totals(subtotal=quantize_money(subtotal), net=net, tax=tax)
+
+
+def invoice_issue(
+    *,
+    enterprise: Enterprise,
+    period_start: date,
+    period_end: date,
+    issued_by: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+) -> Invoice | None:
+    """Invoice the tenant's uninvoiced rated CDRs that ended before ``period_end`` (exclusive, tenant's time zone).
+
+    Returns None when there is nothing to invoice. Late CDRs of an earlier, already invoiced period land on the
+    next invoice, so no CDR is ever left out.
+    """
+    if period_start >= period_end:
+        raise InvoiceError("invalid_period", _("The period must end after it starts."))
+    now = now or timezone.now()
+    until = _instant(period_end, enterprise.time_zone)
+    with transaction.atomic():
+        account = BillingAccount.objects.select_for_update().filter(enterprise=enterprise).first()
+        if account is None:
+            raise InvoiceError("no_billing_account", _("This enterprise has no billing account."))
+        invoice_id, marked_ids, groups = _mark_cdrs(enterprise_id=enterprise.pk, until=until)
+        if not groups:
+            return None
+        series = f"INV-{period_start.year}"
+        sequence = _next_number(series)
+        totals = _totals(sum((quantize_money(group[4]) for group in groups), ZERO), account.tax_rate)
+        invoice = Invoice.objects.create(
+            id=invoice_id,
+            enterprise=enterprise,
+            account=account,
+            kind=Invoice.Kind.INVOICE,
+            number=f"{series}-{sequence:06d}",
+            series=series,
+            sequence=sequence,
+            period_start=period_start,
+            period_end=period_end,
+            currency=account.currency,
+            language=account.language,
+            tax_rate=account.tax_rate,
+            subtotal=totals.subtotal,
+            net_amount=totals.net,
+            tax_amount=totals.tax,
+            total_amount=totals.net + totals.tax,
+            issued_at=now,
+            issued_by=issued_by if issued_by is not None and issued_by.is_authenticated else None,
+        )
+        if marked_ids is not None:
+            CallDetailRecord.objects.filter(pk__in=marked_ids).update(invoice=invoice)
+        InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=invoice,
+                enterprise=enterprise,
+                leg=role,
+                destination_group=group,
+                legs=count,
+                billed_seconds=seconds,
+                amount=quantize_money(amount),
+            )
+            for role, group, count, seconds, amount in groups
+        )
+    logger.info(
+        "billing.invoice.issued enterprise=%s number=%s net=%s", enterprise.pk, invoice.number, invoice.net_amount
+    )
+    return invoice
+
+
+Group = tuple[str, str, int, int, Decimal]
+
+
+def _mark_cdrs(*, enterprise_id: int, until: datetime) -> tuple[int | None, list[int] | None, list[Group]]:
+    """Claim the tenant's uninvoiced rated CDRs ended before ``until`` and sum them per leg and destination group.
+
+    On PostgreSQL one statement marks the rows with the invoice's id (taken from its sequence in advance; the
+    foreign key is checked at commit) and sums exactly the rows it marked. Elsewhere (the embedded SQLite demo)
+    the ids are read first and marked once the invoice exists.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('billing_invoice', 'id'))")
+            invoice_id = cursor.fetchone()[0]
+            cursor.execute(
+                "WITH marked AS ("
+                "  UPDATE cdr_calldetailrecord SET invoice_id = %s"
+                "  WHERE enterprise_id = %s AND invoice_id IS NULL AND ended_at < %s AND charge IS NOT NULL"
+                "  RETURNING role, destination_group, billed_seconds, charge"
+                ") SELECT role, destination_group, count(*), coalesce(sum(billed_seconds), 0), sum(charge)"
+                " FROM marked GROUP BY role, destination_group ORDER BY role, destination_group",
+                [invoice_id, enterprise_id, until],
+            )
+            return invoice_id, None, list(cursor.fetchall())
+    pending = CallDetailRecord.objects.select_for_update().filter(
+        enterprise_id=enterprise_id, invoice__isnull=True, ended_at__lt=until, charge__isnull=False
+    )
+    ids = list(pending.values_list("pk", flat=True))
+    groups = (
+        CallDetailRecord.objects.filter(pk__in=ids)
+        .values_list("role", "destination_group")
+        .annotate(n=Count("id"), seconds=Coalesce(Sum("billed_seconds"), 0), amount=Sum("charge"))
+        .order_by("role", "destination_group")
+    )
+    return None, ids, [(role, group, n, seconds, amount) for role, group, n, seconds, amount in groups]
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    start = date(year, month, 1)
+    end = date(year + (month == 12), month % 12 + 1, 1)
+    return start, end
+
+
+def invoices_issue_month(*, year: int, month: int, issued_by: AbstractBaseUser | None = None) -> list[Invoice]:
+    """The monthly run: one invoice per billed tenant with usage, each in its own transaction (idempotent)."""
+    start, end = month_bounds(year, month)
+    issued = []
+    for enterprise in Enterprise.objects.filter(billing_account__isnull=False).order_by("pk"):
+        if Invoice.objects.filter(
+            enterprise=enterprise, kind=Invoice.Kind.INVOICE, period_start=start, period_end=end
+        ).exists():
+            continue
+        invoice = invoice_issue(enterprise=enterprise, period_start=start, period_end=end, issued_by=issued_by)
+        if invoice is not None:
+            issued.append(invoice)
+    logger.info("billing.invoice.month_run year=%s month=%s issued=%s", year, month, len(issued))
+    return issued
+
+
+def invoice_void(*, invoice: Invoice, reason: str, voided_by: AbstractBaseUser | None = None) -> Invoice:
+    """Void an issued invoice with a credit note for its full amount; its CDRs become invoiceable again."""
+    if not reason.strip():
+        raise InvoiceError("reason_required", _("Say why the invoice is voided."))
+    with transaction.atomic():
+        BillingAccount.objects.select_for_update().get(pk=invoice.account_id)
+        original = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if original.kind != Invoice.Kind.INVOICE or original.status != Invoice.Status.ISSUED:
+            raise InvoiceError("not_voidable", _("Only an issued invoice can be voided."))
+        now = timezone.now()
+        series = f"CN-{now.year}"
+        sequence = _next_number(series)
+        credit = Invoice.objects.create(
+            enterprise_id=original.enterprise_id,
+            account_id=original.account_id,
+            kind=Invoice.Kind.CREDIT_NOTE,
+            number=f"{series}-{sequence:06d}",
+            series=series,
+            sequence=sequence,
+            period_start=original.period_start,
+            period_end=original.period_end,
+            currency=original.currency,
+            language=original.language,
+            tax_rate=original.tax_rate,
+            subtotal=-original.subtotal,
+            net_amount=-original.net_amount,
+            tax_amount=-original.tax_amount,
+            total_amount=-original.total_amount,
+            credits=original,
+            note=reason.strip()[:300],
+            issued_at=now,
+            issued_by=voided_by if voided_by is not None and voided_by.is_authenticated else None,
+        )
+        InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=credit,
+                enterprise_id=line.enterprise_id,
+                leg=line.leg,
+                destination_group=line.destination_group,
+                legs=line.legs,
+                billed_seconds=-line.billed_seconds,
+                amount=-line.amount,
+            )
+            for line in original.lines.all()
+        )
+        Invoice.objects.filter(pk=original.pk).update(status=Invoice.Status.VOIDED, voided_at=now)
+        CallDetailRecord.objects.filter(invoice=original).update(invoice=None)
+    logger.info("billing.invoice.voided number=%s credit_note=%s", original.number, credit.number)
+    return credit

@@ -1,0 +1,237 @@
+"""Rating CDRs with the tenant's plan: one leg at a time at ingestion, or in bulk (re-rating, the benchmark).
+
+Rating a CDR that already carries the same charge changes nothing, so re-rating twice is a no-op (B3). A CDR that
+is on an invoice is never re-rated: an issued invoice is corrected with a credit note, after which its CDRs are
+free again. A bulk re-rate that changes a charge already booked on the ledger books the difference as an
+adjustment keyed by the CDR and its new charge.
+"""
+
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing.models import BillingAccount, LedgerEntry, Rate, RatePlan
+from billing.rating import Increment, LegCharge, LegRole, NumberType, RateRow, RateTable, Tariff
+
+logger = logging.getLogger(__name__)
+
+_BULK_BATCH = 20_000
+_NULL = "\\N"  # COPY's NULL
+_COPY_COLUMNS = ("id", "charge", "billed", "grp", "tariff", "currency", "old_charge", "enterprise_id")
+
+
+@dataclass(frozen=True)
+class RatingContext:
+    plan_id: int
+    currency: str
+    table: RateTable
+
+
+@dataclass(frozen=True)
+class LegToRate:
+    role: str
+    number: str
+    billable_seconds: int
+    answered: bool
+
+
+@dataclass(frozen=True)
+class RatedLeg:
+    charge: Decimal
+    billed_seconds: int
+    destination_group: str
+    tariff: str
+
+
+def tariff_label(tariff: Tariff) -> str:
+    return f"{tariff.price_per_minute}/min {tariff.increment} +{tariff.connection_fee} min {tariff.minimum_charge}"
+
+
+def compile_plan(plan: RatePlan, *, home_country: str) -> RateTable:
+    rows = [
+        RateRow(
+            leg=LegRole(rate.leg),
+            prefix=rate.prefix,
+            number_type=NumberType(rate.number_type) if rate.number_type else None,
+            tariff=Tariff(
+                price_per_minute=rate.price_per_minute,
+                increment=Increment.parse(rate.increment),
+                connection_fee=rate.connection_fee,
+                minimum_charge=rate.minimum_charge,
+                destination_group=rate.destination_group,
+            ),
+        )
+        for rate in Rate.objects.filter(plan=plan)
+    ]
+    return RateTable(rows, unanswered_free=plan.unanswered_free, home_country=home_country)
+
+
+def rating_context_for(*, enterprise_id: int) -> RatingContext | None:
+    """The tenant's compiled plan, or None for an unmetered tenant (no billing account)."""
+    account = (
+        BillingAccount.objects.select_related("rate_plan", "enterprise").filter(enterprise_id=enterprise_id).first()
+    )
+    if account is None:
+        return None
+    table = compile_plan(account.rate_plan, home_country=account.enterprise.default_country)
+    return RatingContext(plan_id=account.rate_plan_id, currency=account.currency, table=table)
+
+
+def rate_one(context: RatingContext, leg: LegToRate) -> RatedLeg | None:
+    """What one leg costs under the context's plan; None when the plan prices no such destination."""
+    found = context.table.rate(role=leg.role, number=leg.number, seconds=leg.billable_seconds, answered=leg.answered)
+    if found is None:
+        return None
+    tariff, charge = found
+    return _rated(tariff, charge)
+
+
+def _rated(tariff: Tariff, charge: LegCharge) -> RatedLeg:
+    return RatedLeg(
+        charge=charge.amount,
+        billed_seconds=charge.billed_seconds,
+        destination_group=tariff.destination_group,
+        tariff=tariff_label(tariff),
+    )
+
+
+@dataclass(frozen=True)
+class RatingRun:
+    legs: int
+    changed: int
+    unrated: int
+
+
+def cdrs_rate(*, enterprise_ids: Iterable[int] | None = None, until: datetime | None = None) -> RatingRun:
+    """Rate (or re-rate) every CDR not on an invoice, in bulk, with each tenant's current plan.
+
+    Reads with a server-side cursor, rates in Python with the compiled plan, and writes only the rows whose
+    charge changed, through COPY into a temporary table and one UPDATE per batch.
+    """
+    until = until or timezone.now()
+    accounts = BillingAccount.objects.select_related("rate_plan", "enterprise")
+    if enterprise_ids is not None:
+        accounts = accounts.filter(enterprise_id__in=list(enterprise_ids))
+    contexts: dict[int, RatingContext] = {}
+    tables: dict[tuple[int, str], RateTable] = {}
+    for account in accounts:
+        key = (account.rate_plan_id, account.enterprise.default_country)
+        if key not in tables:
+            tables[key] = compile_plan(account.rate_plan, home_country=account.enterprise.default_country)
+        contexts[account.enterprise_id] = RatingContext(account.rate_plan_id, account.currency, tables[key])
+    legs = changed = unrated = 0
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as setup:
+            for table in ("billing_rerate", "billing_rerate_batch"):
+                setup.execute(
+                    f"CREATE TEMPORARY TABLE {table} (id bigint, charge numeric, billed integer, grp text, "
+                    "tariff text, currency text, old_charge numeric, enterprise_id bigint) ON COMMIT DROP"
+                )
+        reader = connection.connection.cursor(name="billing_rate_reader")
+        reader.itersize = _BULK_BATCH
+        reader.execute(
+            "SELECT id, enterprise_id, role, number, billable_seconds, disposition, charge, billed_seconds, "
+            "destination_group FROM cdr_calldetailrecord WHERE invoice_id IS NULL AND ended_at < %s",
+            [until],
+        )
+        buffer = io.StringIO()
+        pending = 0
+        while True:
+            rows = reader.fetchmany(_BULK_BATCH)
+            if not rows:
+                break
+            for cdr_id, enterprise_id, role, number, seconds, disposition, old, old_billed, old_group in rows:
+                context = contexts.get(enterprise_id)
+                if context is None:
+                    continue
+                legs += 1
+                found = context.table.rate(
+                    role=role, number=number, seconds=seconds, answered=disposition == "answered"
+                )
+                if found is None:
+                    unrated += 1
+                    continue
+                tariff, charge = found
+                if (
+                    old == charge.amount
+                    and old_billed == charge.billed_seconds
+                    and old_group == tariff.destination_group
+                ):
+                    continue
+                previous = _NULL if old is None else str(old)
+                buffer.write(
+                    f"{cdr_id}\t{charge.amount}\t{charge.billed_seconds}\t{_copy_text(tariff.destination_group)}\t"
+                    f"{_copy_text(tariff_label(tariff))}\t{context.currency}\t{previous}\t{enterprise_id}\n"
+                )
+                pending += 1
+            if pending >= _BULK_BATCH:
+                changed += _flush(buffer, now)
+                buffer = io.StringIO()
+                pending = 0
+        reader.close()
+        if pending:
+            changed += _flush(buffer, now)
+        _book_rerating_differences()
+    logger.info("billing.rating.run legs=%s changed=%s unrated=%s", legs, changed, unrated)
+    return RatingRun(legs=legs, changed=changed, unrated=unrated)
+
+
+def _copy_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
+
+
+def _flush(buffer: io.StringIO, now: datetime) -> int:
+    """Write one batch of changed charges; keep the ones already booked on the ledger for the adjustment pass."""
+    buffer.seek(0)
+    with connection.cursor() as cursor:
+        cursor.copy_from(buffer, "billing_rerate_batch", columns=_COPY_COLUMNS)
+        cursor.execute(
+            "UPDATE cdr_calldetailrecord AS c SET charge = r.charge, billed_seconds = r.billed, "
+            "destination_group = r.grp, tariff = r.tariff, currency = r.currency, rated_at = %s "
+            "FROM billing_rerate_batch AS r WHERE c.id = r.id",
+            [now],
+        )
+        updated = cursor.rowcount
+        cursor.execute(
+            "INSERT INTO billing_rerate SELECT * FROM billing_rerate_batch "
+            "WHERE old_charge IS NOT NULL AND old_charge <> charge"
+        )
+        cursor.execute("TRUNCATE billing_rerate_batch")
+        return updated
+
+
+def _book_rerating_differences() -> None:
+    """A changed charge that was already booked on the ledger: book the difference as an adjustment."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT r.enterprise_id, r.id, c.charge FROM billing_rerate AS r "
+            "JOIN cdr_calldetailrecord AS c ON c.id = r.id "
+            "JOIN billing_ledgerentry AS l ON l.key = 'cdr:' || r.id::text ORDER BY r.enterprise_id, r.id"
+        )
+        differences = cursor.fetchall()
+    from billing.services.ledger import lock_account, post_entry
+
+    for enterprise_id, cdr_id, charge in differences:
+        account = lock_account(enterprise_id=enterprise_id)
+        if account is None:
+            continue
+        booked = LedgerEntry.objects.filter(account=account, reference=f"cdr:{cdr_id}")
+        difference = -Decimal(charge) - (booked.aggregate(total=Sum("amount"))["total"] or Decimal(0))
+        if difference == 0:
+            continue
+        post_entry(
+            account=account,
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            amount=difference,
+            key=f"rerate:{cdr_id}:{booked.count()}",
+            reason="re-rated with the current plan",
+            reference=f"cdr:{cdr_id}",
+        )
