@@ -38,7 +38,7 @@ SKIP_EVENTS = ("CEL",)
 
 def _scale(transcript: Transcript) -> float:
     # A restart races the call it interrupts: give the action path 10x more simulated-time precision there.
-    return 0.1 if any(isinstance(item, Ran) for item in transcript.items) else 0.02
+    return 0.1 if any(isinstance(item, Ran) for item in transcript.items) else 0.01
 
 
 @pytest.fixture(scope="module", params=TRANSCRIPTS, ids=lambda p: p.name.removesuffix(".ami.txt"))
