@@ -30,6 +30,7 @@ from billing.services.calls import LegCharge
 from callback import selectors as callback_selectors
 from callback.selectors import FinishedAttempt, FinishedLeg
 from cdr.models import CallDetailRecord, CallSummary, RecordingSetting
+from integrations import services as integrations_services
 from tenants.models import Enterprise
 
 logger = logging.getLogger(__name__)
@@ -268,6 +269,7 @@ def cdr_record_attempt(*, attempt_id: int) -> list[CallDetailRecord]:
     if created and summary.connected:
         billing_services.pumping_check(enterprise_id=attempt.enterprise_id)
     logger.info("cdr.recorded attempt=%s linkedid=%s legs=%s", attempt_id, attempt.linkedid, len(records))
+    integrations_services.cdr_ready_published(enterprise_id=attempt.enterprise_id, records=records)
     return records
 
 

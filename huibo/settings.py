@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "billing",
     "cdr",
     "widget",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -142,12 +145,26 @@ HUIBO_ASTERISK_NODES = env.list(
     default=["ami://huibo:huibo-demo-secret@127.0.0.1:5038?channels=200"] if EMBEDDED else [],
 )
 
+# plain: the console format of `make demo`; json: one object per line with request_id (integrations/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "integrations.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "integrations.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+# The worker logs through LOGGING above (JSON with request ids) instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+REST_FRAMEWORK = {
+    # One handler turns every refusal into {"code", "message", "extra"} (integrations/api/exceptions.py).
+    "EXCEPTION_HANDLER": "integrations.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # The dialplan contexts in asterisk/extensions.conf that every Originate uses.
@@ -215,3 +232,64 @@ CELERY_BEAT_SCHEDULE |= {
     "reconcile-late-cdrs": {"task": "cdr.tasks.reconcile_recent", "schedule": 300.0},
 }
 # --- end of billing and CDRs ---
+
+# --- Integrations (integrations/): REST API, webhooks, metrics, health, logs ---------------------------------------
+# First: request id, metrics, and /healthz /readyz /metrics answered before ALLOWED_HOSTS is checked.
+MIDDLEWARE = ["integrations.middleware.RequestContextMiddleware", *MIDDLEWARE]
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=120)
+API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=200)
+# Prefix of every Redis key integrations writes (rate limits, metrics, heartbeats); tests give each test its own.
+INTEGRATIONS_REDIS_PREFIX = env.str("INTEGRATIONS_REDIS_PREFIX", default="huibo:")
+INTEGRATIONS_REDIS_TIMEOUT_SECONDS = env.float("INTEGRATIONS_REDIS_TIMEOUT_SECONDS", default=0.5)
+# Webhooks go through their own Celery queue so a slow receiver never holds a worker the calls need. The
+# embedded demo runs one worker on the default queue, so there they share it.
+INTEGRATIONS_WEBHOOK_QUEUE = env.str("INTEGRATIONS_WEBHOOK_QUEUE", default="celery" if EMBEDDED else "webhooks")
+INTEGRATIONS_WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("INTEGRATIONS_WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
+INTEGRATIONS_WEBHOOK_READ_TIMEOUT_SECONDS = env.float("INTEGRATIONS_WEBHOOK_READ_TIMEOUT_SECONDS", default=5.0)
+INTEGRATIONS_WEBHOOK_MAX_ATTEMPTS = env.int("INTEGRATIONS_WEBHOOK_MAX_ATTEMPTS", default=8)
+INTEGRATIONS_WEBHOOK_BACKOFF_BASE_SECONDS = env.float("INTEGRATIONS_WEBHOOK_BACKOFF_BASE_SECONDS", default=10.0)
+# Capped well under the Redis visibility timeout (1 h): a longer countdown would be delivered twice.
+INTEGRATIONS_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("INTEGRATIONS_WEBHOOK_BACKOFF_MAX_SECONDS", default=1800.0)
+INTEGRATIONS_WEBHOOK_SWEEP_GRACE_SECONDS = env.int("INTEGRATIONS_WEBHOOK_SWEEP_GRACE_SECONDS", default=120)
+# Receivers on private or loopback addresses could reach Redis, AMI or cloud metadata from our network: refused
+# in production, allowed on the embedded demo (a receiver on the developer's own machine).
+INTEGRATIONS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "INTEGRATIONS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=EMBEDDED
+)
+INTEGRATIONS_WORKER_HEARTBEAT_MAX_AGE_SECONDS = env.int("INTEGRATIONS_WORKER_HEARTBEAT_MAX_AGE_SECONDS", default=60)
+# When set, /metrics wants "Authorization: Bearer <token>".
+INTEGRATIONS_METRICS_TOKEN = env.str("INTEGRATIONS_METRICS_TOKEN", default="")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Huibo API",
+    "DESCRIPTION": "Web callback: create callbacks, follow them, read CDRs, invoices and the balance. "
+    "Authenticate with an API key from the enterprise portal: Authorization: Bearer <key>.",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Swagger UI and Redoc from our own static files: no CDN (often unreachable where Huibo runs).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["integrations.api.schema.only_api_v1"],
+}
+CELERY_BEAT_SCHEDULE |= {
+    # Proves to /readyz that each queue has a live worker (integrations/services/heartbeat.py).
+    **{
+        f"worker-heartbeat-{queue}": {
+            "task": "integrations.tasks.worker_heartbeat",
+            "schedule": 15.0,
+            "args": (queue,),
+            "options": {"queue": queue, "expires": 15},
+        }
+        for queue in dict.fromkeys(("celery", INTEGRATIONS_WEBHOOK_QUEUE))
+    },
+    # Queues webhook deliveries whose task was lost (broker restart); each try claims its delivery first.
+    "dispatch-overdue-webhooks": {"task": "integrations.tasks.dispatch_overdue_webhooks", "schedule": 60.0},
+    # Forgets Idempotency-Key records past API_IDEMPOTENCY_TTL_HOURS.
+    "purge-idempotency-records": {"task": "integrations.tasks.purge_idempotency_records", "schedule": 3600.0},
+}
+# --- end of integrations ---

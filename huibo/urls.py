@@ -5,10 +5,13 @@ from django.urls import include, path
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("captcha/", include("captcha.urls")),
+    path("", include("integrations.urls")),
+    path("api/v1/", include("integrations.api.urls", namespace="api")),
 ]
 urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
     path("portal/", include("tenants.urls", namespace="portal")),
     path("console/", include("huibo.console_urls", namespace="console")),
+    path("portal/integrations/", include("integrations.portal_urls", namespace="integrations")),
     prefix_default_language=False,
 )

@@ -18,6 +18,7 @@ from callback.models import CallAttempt, CallbackEvent, CallbackRequest
 from callback.reasons import Reason
 from callback.statemachine import FINAL_STATUSES, CallOrder, Event, Status, next_state
 from huibo.errors import ApplicationError
+from integrations import services as integrations_services
 from tenants import selectors as tenant_selectors
 from tenants.models import Enterprise
 from tenants.phone import normalize_e164
@@ -71,6 +72,10 @@ def request_transition(
         )
     for key, value in fields.items():
         setattr(request, key, value)
+    # Webhooks and metrics, after commit only; never raises into the engine (integrations/services/events.py).
+    integrations_services.callback_event_published(
+        request=request, event=event, from_status=current, to_status=target, reason=reason.value if reason else ""
+    )
     logger.info(
         "callback.request.%s request=%s from=%s to=%s reason=%s",
         event.value,

@@ -1,0 +1,154 @@
+"""What the engine and the CDR writer tell integrations: the two hooks they call, and nothing else.
+
+Contract for both hooks: called after the caller's write, possibly inside its transaction; they only
+register a ``transaction.on_commit`` callback (robust: an error is logged, never raised) and never touch
+the database or the network themselves. So a webhook receiver or Redis being slow or down can neither
+roll back nor delay a call's state change; the work runs once the engine's transaction has committed,
+and a rolled-back move publishes nothing.
+
+What the callback runs: the callback metrics, then one pending webhook delivery per subscription that
+wants the event (queued on the webhook queue; see integrations.services.webhooks).
+
+Which moves are events: the first move out of ``accepted`` (whatever it is: placed, scheduled, failed…)
+publishes ``callback.accepted``, so it is sent for every request whichever way it was created; entering
+``enterprise_answered``, ``connected``, ``completed``, ``failed``, ``cancelled`` and ``expired`` publish
+their own event. With visitor-first calls the enterprise answers last, so ``callback.connected`` is the
+moment it answered.
+"""
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+
+from callback.models import CallbackRequest
+from callback.statemachine import Status
+from integrations import metrics, redis_store
+from integrations.logs import current_request_id
+from integrations.representations import callback_representation, cdr_representation
+from integrations.services.webhooks import WebhookEvent, webhook_event_publish
+
+logger = logging.getLogger(__name__)
+
+_EVENT_ON_ENTERING = {
+    Status.ENTERPRISE_ANSWERED: WebhookEvent.CALLBACK_ENTERPRISE_ANSWERED,
+    Status.CONNECTED: WebhookEvent.CALLBACK_CONNECTED,
+    Status.COMPLETED: WebhookEvent.CALLBACK_COMPLETED,
+    Status.FAILED: WebhookEvent.CALLBACK_FAILED,
+    Status.CANCELLED: WebhookEvent.CALLBACK_CANCELLED,
+    Status.EXPIRED: WebhookEvent.CALLBACK_EXPIRED,
+}
+
+
+def callback_events_for(*, from_status: str, to_status: str) -> list[WebhookEvent]:
+    events = [WebhookEvent.CALLBACK_ACCEPTED] if from_status == Status.ACCEPTED else []
+    entered = _EVENT_ON_ENTERING.get(Status(to_status))
+    if entered is not None and from_status != to_status:
+        events.append(entered)
+    return events
+
+
+def callback_event_published(
+    *, request: CallbackRequest, event: str, from_status: str, to_status: str, reason: str = ""
+) -> None:
+    """Hook for callback.services.requests.request_transition after a successful move. Never raises."""
+    try:
+        request_id = current_request_id() or str(request.correlation_id)
+        transaction.on_commit(
+            lambda: _callback_moved(
+                request_id=request.pk,
+                enterprise_id=request.enterprise_id,
+                event=str(event),
+                from_status=str(from_status),
+                to_status=str(to_status),
+                reason=str(reason or ""),
+                log_request_id=request_id,
+            ),
+            robust=True,
+        )
+    except Exception:  # the engine's move has happened; what we do about it must never undo it
+        logger.exception("integrations.events.hook_failed request=%s", request.pk)
+
+
+def _callback_moved(
+    *,
+    request_id: int,
+    enterprise_id: int,
+    event: str,
+    from_status: str,
+    to_status: str,
+    reason: str,
+    log_request_id: str,
+) -> None:
+    metrics.increment(metrics.CALLBACK_TRANSITIONS, (event, to_status, reason))
+    events = callback_events_for(from_status=from_status, to_status=to_status)
+    needs_request = bool(events) or to_status in (Status.CONNECTED, Status.COMPLETED)
+    if not needs_request:
+        return
+    request = CallbackRequest.objects.select_related("enterprise").filter(pk=request_id).first()
+    if request is None:
+        return
+    if to_status == Status.CONNECTED and request.connected_at is not None:
+        metrics.observe(metrics.CALLBACK_SETUP, (request.connected_at - request.created_at).total_seconds())
+    if to_status == Status.COMPLETED and request.connected_at is not None and request.finished_at is not None:
+        metrics.observe(metrics.CALLBACK_TALK, (request.finished_at - request.connected_at).total_seconds())
+    if not events:
+        return
+    body = callback_representation(request, enterprise_slug=request.enterprise.slug)
+    # The event reports the move it is about, even if the request has moved on since.
+    for webhook_event in events:
+        data: dict[str, Any] = {"callback": dict(body)}
+        accepted = webhook_event is WebhookEvent.CALLBACK_ACCEPTED
+        data["callback"]["status"] = Status.ACCEPTED.value if accepted else to_status
+        data["transition"] = {"event": event, "from_status": from_status, "to_status": to_status}
+        webhook_event_publish(
+            enterprise_id=enterprise_id, event_type=webhook_event, data=data, request_id=log_request_id
+        )
+
+
+def cdr_ready_published(*, enterprise_id: int, records: Sequence[Any]) -> None:
+    """Hook for cdr.services.cdr_record_attempt once an attempt's CDRs are written. Never raises.
+
+    Running the CDR writer again publishes the same event id (derived from the call's Linkedid), so the
+    receiver gets the event once.
+    """
+    try:
+        if not records:
+            return
+        record_ids = [record.pk for record in records]
+        transaction.on_commit(lambda: _cdrs_ready(enterprise_id=enterprise_id, record_ids=record_ids), robust=True)
+    except Exception:
+        logger.exception("integrations.events.cdr_hook_failed enterprise=%s", enterprise_id)
+
+
+def _cdrs_ready(*, enterprise_id: int, record_ids: list[int]) -> None:
+    from integrations import selectors
+
+    records = list(selectors.cdrs_by_ids(enterprise_id=enterprise_id, ids=record_ids))
+    if not records:
+        return
+    enterprise = selectors.enterprise_by_id(enterprise_id=enterprise_id)
+    callback_ids = selectors.callback_public_ids(
+        enterprise=enterprise, request_ids={r.callback_request_id for r in records}
+    )
+    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"huibo:cdr.ready:{enterprise_id}:{records[0].linkedid}")
+    # The CDR writer may run twice for one call (a redelivered task): count its legs once.
+    if cache.add(redis_store.key("cdr-counted", event_id), 1, timeout=7 * 24 * 3600):
+        for record in records:
+            metrics.increment(metrics.LEG_OUTCOMES, (record.role, record.disposition or "unknown"))
+            metrics.increment(metrics.BILLABLE_SECONDS, (record.role,), record.billable_seconds)
+    cdrs = [
+        cdr_representation(
+            record, enterprise_slug=enterprise.slug, callback_id=callback_ids.get(record.callback_request_id)
+        )
+        for record in records
+    ]
+    webhook_event_publish(
+        enterprise_id=enterprise_id,
+        event_type=WebhookEvent.CDR_READY,
+        data={"callback_id": cdrs[0]["callback_id"], "cdrs": cdrs},
+        event_id=event_id,
+    )
