@@ -192,6 +192,37 @@ CELERY_BEAT_SCHEDULE = {
     "reap-silent-attempts": {"task": "callback.tasks.reap_silent_attempts", "schedule": 30.0},
 }
 
+# The embeddable widget and its abuse protection (widget/). Defaults are RELIABILITY.md S1, S2 and S6; an
+# operator overrides the limits per tenant in the admin ("Widget policies"). S4's spend cap and S7's pumping
+# detection are billing's (BILLING_*); the widget refuses what they stop.
+WIDGET_REDIS_URL = env.str("WIDGET_REDIS_URL", default=REDIS_URL)
+WIDGET_REDIS_KEY_PREFIX = env.str("WIDGET_REDIS_KEY_PREFIX", default="huibo:widget:")
+WIDGET_CAPTCHA_TTL_SECONDS = min(env.int("WIDGET_CAPTCHA_TTL_SECONDS", default=300), 300)  # S6: at most 5 min
+# Accepts the answer "PASSED" for any live captcha. Only takes effect with DEBUG on or under tests; the
+# widget.E001 system check refuses to start otherwise.
+WIDGET_CAPTCHA_TEST_MODE = env.bool("WIDGET_CAPTCHA_TEST_MODE", default=False)
+WIDGET_CAPTCHA_FLITE_PATH = env.str("WIDGET_CAPTCHA_FLITE_PATH", default="")
+# How many proxies in front of the web server append to X-Forwarded-For (0: trust REMOTE_ADDR only).
+WIDGET_TRUSTED_PROXY_COUNT = env.int("WIDGET_TRUSTED_PROXY_COUNT", default=0)
+WIDGET_STATUS_POLL_MS = env.int("WIDGET_STATUS_POLL_MS", default=1000)
+WIDGET_SSE_ENABLED = env.bool("WIDGET_SSE_ENABLED", default=False)
+WIDGET_SSE_MAX_SECONDS = env.int("WIDGET_SSE_MAX_SECONDS", default=25)
+ABUSE_NUMBER_MAX_IN_FLIGHT = env.int("ABUSE_NUMBER_MAX_IN_FLIGHT", default=1)
+ABUSE_NUMBER_PER_10_MINUTES = env.int("ABUSE_NUMBER_PER_10_MINUTES", default=3)
+ABUSE_NUMBER_PER_DAY = env.int("ABUSE_NUMBER_PER_DAY", default=10)
+ABUSE_CLIENT_PER_MINUTE = env.int("ABUSE_CLIENT_PER_MINUTE", default=5)
+ABUSE_CLIENT_PER_HOUR = env.int("ABUSE_CLIENT_PER_HOUR", default=20)
+ABUSE_CLIENT_NUMBERS_PER_HOUR = env.int("ABUSE_CLIENT_NUMBERS_PER_HOUR", default=3)
+ABUSE_CLIENT_NUMBERS_PER_DAY = env.int("ABUSE_CLIENT_NUMBERS_PER_DAY", default=4)
+ABUSE_CLIENT_CAPTCHAS_PER_MINUTE = env.int("ABUSE_CLIENT_CAPTCHAS_PER_MINUTE", default=30)
+ABUSE_ENTERPRISE_PER_HOUR = env.int("ABUSE_ENTERPRISE_PER_HOUR", default=300)
+ABUSE_ENTERPRISE_PER_DAY = env.int("ABUSE_ENTERPRISE_PER_DAY", default=2000)
+# Automatic blacklisting: this many refusals by a limit within the window blocks the number or client,
+# for ABUSE_TEMPORARY_BLOCK_HOURS the first time and until an operator lifts it after that.
+ABUSE_STRIKES_BEFORE_BLOCK = env.int("ABUSE_STRIKES_BEFORE_BLOCK", default=5)
+ABUSE_STRIKE_WINDOW_SECONDS = env.int("ABUSE_STRIKE_WINDOW_SECONDS", default=3600)
+ABUSE_TEMPORARY_BLOCK_HOURS = env.int("ABUSE_TEMPORARY_BLOCK_HOURS", default=24)
+
 # --- Billing and CDRs (billing/, cdr/) ---------------------------------------------------------------------------
 # A tenant without a billing account is unmetered (calls up to BILLING_MAX_CALL_SECONDS, CDRs unrated). Production
 # operators who bill every tenant set this to refuse calls for tenants that have no account yet.

@@ -7,11 +7,13 @@ urlpatterns = [
     path("captcha/", include("captcha.urls")),
     path("", include("integrations.urls")),
     path("api/v1/", include("integrations.api.urls", namespace="api")),
+    path("", include("widget.urls")),
 ]
 urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
     path("portal/", include("tenants.urls", namespace="portal")),
     path("console/", include("huibo.console_urls", namespace="console")),
     path("portal/integrations/", include("integrations.portal_urls", namespace="integrations")),
+    path("portal/widget/", include("widget.portal_urls")),
     prefix_default_language=False,
 )

@@ -1,0 +1,312 @@
+"""Writes of the widget: a visitor's submission, an enterprise's widget settings, blacklist entries.
+
+Lifecycle of a submission (``submission_create``, called by the public API's submit view)::
+
+    origin allowed? ─> fields well-formed? ─> honeypot empty? ─> captcha solved (consumed either way)
+      ─> number valid and allowed (E.164 from here on) ─> blacklists ─> enterprise suspended? (billing
+      suspends it on short-call pumping, S7) ─> daily spend cap (billing, S4) ─> per-number lock {
+        same request in flight for this tenant? return it (duplicate) ─> number in flight elsewhere?
+        ─> every rate limit counted atomically ─> CallbackRequest + Lead committed together
+      } ─> the engine places the call once the transaction has committed.
+
+Every refusal raises WidgetRefusal, after an abuse-log entry and, for the refusals that blame a number or a
+client, a strike that may blacklist it (widget.abuse). Nothing the visitor typed reaches the engine except
+the E.164 number, and the engine normalises it once more.
+"""
+
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import phonenumbers
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing import services as billing_services
+from callback import selectors as callback_selectors
+from callback.models import CallbackRequest
+from callback.services.requests import CallbackRefused, callback_request_create
+from huibo.errors import ApplicationError
+from tenants.models import Enterprise
+from tenants.phone import InvalidPhoneNumber, normalize_e164
+from widget import abuse
+from widget.captcha import captcha_consume
+from widget.errors import Refusal, WidgetRefusal
+from widget.models import BlacklistEntry, Lead, WidgetSettings
+from widget.numbers import visitor_number_check
+from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
+from widget.selectors import Widget
+from widget.store import get_store, key
+
+logger = logging.getLogger(__name__)
+
+# How long a submission may hold its number's lock (it is released as soon as its transaction ends), and how
+# long another submission for the same number waits for it.
+_NUMBER_LOCK_TTL_MS = 10_000
+_NUMBER_LOCK_WAIT_SECONDS = 5.0
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
+_FIELD_LIMITS = {
+    "phone": 64,
+    "country": 8,
+    "captcha_key": 64,
+    "captcha_answer": 32,
+    "website": 200,
+    "page_url": 2000,
+    "referrer": 2000,
+    "language": 35,
+}
+
+
+@dataclass(frozen=True)
+class Submission:
+    request: CallbackRequest
+    duplicate: bool
+
+
+def origin_check(*, widget: Widget, origin: str) -> None:
+    if not origin_allowed(origin, list(widget.settings.allowed_origins)):
+        raise WidgetRefusal(Refusal.ORIGIN_NOT_ALLOWED, detail=f"origin {origin[:100]!r}")
+
+
+def _fields(data: Mapping[str, Any]) -> dict[str, str]:
+    """Each known field as text within its length; anything else about the body is refused."""
+    cleaned: dict[str, str] = {}
+    for name, limit in _FIELD_LIMITS.items():
+        value = data.get(name, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or len(value) > limit:
+            raise WidgetRefusal(Refusal.INVALID_REQUEST, detail=f"field {name}")
+        cleaned[name] = value
+    return cleaned
+
+
+def _plain(value: str, limit: int) -> str:
+    """Free text as stored for people to read: no control characters (CR, LF, NUL, …), trimmed, cut to size."""
+    return "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()[:limit]
+
+
+def _web_address(value: str) -> str:
+    text = _plain(value, 1000)
+    try:
+        return text if urlsplit(text).scheme in ("http", "https") else ""
+    except ValueError:
+        return ""
+
+
+def _lead_fields(fields: dict[str, str], visitor: abuse.Visitor) -> dict[str, str]:
+    page_url = _web_address(fields["page_url"])
+    try:
+        query = parse_qs(urlsplit(page_url).query) if page_url else {}
+    except ValueError:
+        query = {}
+    language = fields["language"].strip()
+    return {
+        "page_url": page_url,
+        "referrer": _web_address(fields["referrer"]),
+        **{name: _plain((query.get(name) or [""])[0], 200) for name in _UTM},
+        "user_agent": _plain(visitor.user_agent, 400),
+        "language": language if _LANGUAGE_TAG.fullmatch(language) else "",
+    }
+
+
+_UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+@contextmanager
+def _number_lock(number: str) -> Iterator[None]:
+    """Serialise submissions for one number (across tenants) from the duplicate check to the commit."""
+    store, lock_key, token = get_store(), key("lock", number), f"{time.monotonic_ns()}"
+    deadline = time.monotonic() + _NUMBER_LOCK_WAIT_SECONDS
+    while not store.lock(lock_key, token=token, ttl_ms=_NUMBER_LOCK_TTL_MS):
+        if time.monotonic() > deadline:
+            raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail="lock wait")
+        time.sleep(0.005)
+    try:
+        yield
+    finally:
+        store.unlock(lock_key, token=token)
+
+
+def submission_create(
+    *, widget: Widget, data: Mapping[str, Any], visitor: abuse.Visitor, now: datetime | None = None
+) -> Submission:
+    """Accept a visitor's callback request from the widget, or refuse it (see the module docstring)."""
+    now = now or timezone.now()
+    number: str | None = None
+    try:
+        if not widget.settings.enabled:
+            raise WidgetRefusal(Refusal.UNKNOWN_WIDGET, detail="widget disabled")
+        origin_check(widget=widget, origin=visitor.origin)
+        fields = _fields(data)
+        if fields["website"]:
+            raise WidgetRefusal(Refusal.SPAM_SUSPECTED, detail="honeypot filled")
+        if not captcha_consume(captcha_key=fields["captcha_key"], answer=fields["captcha_answer"]):
+            raise WidgetRefusal(Refusal.CAPTCHA_INVALID)
+        number = visitor_number_check(typed=fields["phone"], country=fields["country"], policy=widget.number_policy)
+        return _admit_number(widget=widget, number=number, fields=fields, visitor=visitor, now=now)
+    except WidgetRefusal as refusal:
+        abuse.abuse_log(
+            code=refusal.code,
+            visitor=visitor,
+            enterprise=widget.enterprise,
+            number=number or (data.get("phone") if isinstance(data.get("phone"), str) else "") or "",
+            detail=refusal.detail,
+        )
+        blocked = abuse.strike(refusal=refusal.refusal, number=number, client_ip=visitor.client_ip, now=now)
+        if blocked is not None:
+            abuse.abuse_log(code="blocked_automatically", visitor=visitor, number=number or "", detail=str(blocked))
+        raise
+
+
+def _admit_number(
+    *, widget: Widget, number: str, fields: dict[str, str], visitor: abuse.Visitor, now: datetime
+) -> Submission:
+    enterprise = widget.enterprise
+    abuse.blacklist_check(enterprise=enterprise, number=number, client_ip=visitor.client_ip, now=now)
+    if enterprise.status != Enterprise.Status.ACTIVE:
+        # The operator suspended it, or billing did on short-call pumping (S7) until an operator reviews it.
+        raise WidgetRefusal(Refusal.CALLBACKS_SUSPENDED, detail="enterprise suspended")
+    if billing_services.spend_cap_reached(enterprise=enterprise):
+        raise WidgetRefusal(Refusal.SPEND_CAP_REACHED)
+    limits = abuse.limits_for(policy=widget.policy)
+    with _number_lock(number):
+        existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
+        if existing is not None:
+            abuse.abuse_log(code="duplicate", visitor=visitor, enterprise=enterprise, number=number)
+            return Submission(request=existing, duplicate=True)
+        in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
+        if in_flight >= limits.number_max_in_flight:
+            raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
+        admitted = abuse.admit(
+            limits=limits,
+            enterprise=enterprise,
+            number=number,
+            client_ip=visitor.client_ip,
+            now_ms=int(now.timestamp() * 1000),
+        )
+        try:
+            with transaction.atomic():
+                request = callback_request_create(
+                    enterprise=enterprise, visitor_number=number, source=CallbackRequest.Source.WIDGET
+                )
+                Lead.objects.create(enterprise=enterprise, callback_request=request, **_lead_fields(fields, visitor))
+        except (CallbackRefused, InvalidPhoneNumber) as error:
+            admitted.refund()
+            raise WidgetRefusal(Refusal.UNAVAILABLE, detail=f"engine: {error.code}") from error
+        except BaseException:
+            admitted.refund()
+            raise
+    logger.info(
+        "widget.submission.accepted request=%s enterprise=%s",
+        request.pk,
+        enterprise.pk,
+        extra={"correlation_id": str(request.correlation_id)},
+    )
+    return Submission(request=request, duplicate=False)
+
+
+# -- the enterprise's settings ---------------------------------------------------------------------------------
+
+SETTINGS_EDITABLE_FIELDS = frozenset(
+    {
+        "enabled",
+        "primary_color",
+        "text_color",
+        "position",
+        "language",
+        "title",
+        "intro",
+        "button_label",
+        "allowed_origins",
+        "allowed_countries",
+    }
+)
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+class WidgetConfigError(ApplicationError):
+    pass
+
+
+def widget_settings_update(*, enterprise: Enterprise, **fields: Any) -> WidgetSettings:
+    """Save an enterprise's widget settings, normalised (origins, countries, colours), or refuse them as a whole."""
+    unknown = set(fields) - SETTINGS_EDITABLE_FIELDS
+    if unknown:
+        raise WidgetConfigError("unknown_field", f"Unknown fields: {', '.join(sorted(unknown))}")
+    if "allowed_origins" in fields:
+        try:
+            fields["allowed_origins"] = sorted({origin_normalize(o) for o in fields["allowed_origins"] if o.strip()})
+        except InvalidOrigin as error:
+            raise WidgetConfigError(error.code, error.message) from error
+    if "allowed_countries" in fields:
+        countries = [c.strip().upper() for c in fields["allowed_countries"] if c.strip()]
+        unknown_countries = [c for c in countries if c not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown_countries:
+            raise WidgetConfigError(
+                "unknown_country",
+                _("Unknown country code: %(codes)s. Use two letters, such as CN or HK.")
+                % {"codes": ", ".join(unknown_countries)},
+            )
+        fields["allowed_countries"] = list(dict.fromkeys(countries))
+    for name in ("primary_color", "text_color"):
+        if name in fields and not _COLOUR.fullmatch(str(fields[name])):
+            raise WidgetConfigError("invalid_colour", _("Colours are written #rrggbb, for example #c0392b."))
+    for name in ("title", "intro", "button_label"):
+        if name in fields:
+            fields[name] = _plain(str(fields[name]), WidgetSettings._meta.get_field(name).max_length or 200)
+    with transaction.atomic():
+        Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        widget_settings, _created = WidgetSettings.objects.get_or_create(enterprise=enterprise)
+        for name, value in fields.items():
+            setattr(widget_settings, name, value)
+        widget_settings.full_clean()
+        widget_settings.save()
+    return widget_settings
+
+
+# -- blacklists ------------------------------------------------------------------------------------------------
+
+
+def blacklist_add(
+    *,
+    enterprise: Enterprise | None,
+    number: str,
+    is_prefix: bool = False,
+    reason: str = "",
+    created_by: Any = None,
+) -> BlacklistEntry:
+    """Block a number (or every number starting with a prefix) for one tenant, or for all with ``enterprise=None``."""
+    if is_prefix:
+        digits = "".join(ch for ch in number if ch.isdigit())
+        if not digits or len(digits) > 15:
+            raise WidgetConfigError("invalid_prefix", _("A prefix is + and up to 15 digits, for example +8616."))
+        value = f"+{digits}"
+    else:
+        region = enterprise.default_country if enterprise is not None else None
+        value = normalize_e164(number, default_region=region)
+    return BlacklistEntry.objects.create(
+        enterprise=enterprise,
+        kind=BlacklistEntry.Kind.NUMBER,
+        value=value,
+        is_prefix=is_prefix,
+        reason=_plain(reason, 200),
+        created_by=created_by,
+    )
+
+
+def blacklist_lift(*, entry: BlacklistEntry, lifted_by: Any = None, now: datetime | None = None) -> BlacklistEntry:
+    """Lift an entry (kept, with who and when, for the record)."""
+    BlacklistEntry.objects.filter(pk=entry.pk, lifted_at__isnull=True).update(
+        lifted_at=now or timezone.now(), lifted_by=lifted_by
+    )
+    entry.refresh_from_db()
+    return entry
