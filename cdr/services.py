@@ -280,9 +280,9 @@ def cdrs_reconcile_recent(*, now: datetime | None = None, window: timedelta = ti
     missing_cdr = CallDetailRecord.objects.filter(
         ended_at__gte=since, asterisk_billable_seconds__isnull=True
     ).values_list("attempt_id", flat=True)
-    missing_recording = CallSummary.objects.filter(ended_at__gte=since, connected=True, recording_file="").values_list(
-        "attempt_id", flat=True
-    )
+    missing_recording = CallSummary.objects.filter(
+        ended_at__gte=since, connected=True, recording_file="", enterprise__recording_setting__enabled=True
+    ).values_list("attempt_id", flat=True)
     attempt_ids = sorted(set(missing_cdr[:500]) | set(missing_recording[:500]))
     for attempt_id in attempt_ids:
         cdr_record_attempt(attempt_id=attempt_id)
