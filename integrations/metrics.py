@@ -152,10 +152,8 @@ def _record(increments: list[tuple[str, str, float]]) -> None:
     try:
         with client.pipeline(transaction=False) as pipe:
             for hash_name, field, amount in increments:
-                if float(amount).is_integer():
-                    pipe.hincrby(hash_name, field, int(amount))
-                else:
-                    pipe.hincrbyfloat(hash_name, field, amount)
+                # Float increments throughout: a field that was once given a fraction (a sum) refuses HINCRBY.
+                pipe.hincrbyfloat(hash_name, field, amount)
             pipe.execute()
     except redis.RedisError as error:
         if _breaker.trip():

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from integrations import redis_store
+from integrations import metrics, redis_store
 from integrations.services import api_keys
 from tenants.models import Enterprise
 
@@ -22,10 +22,13 @@ def redis_key_space(settings: Any) -> Iterator[str]:
     """Every Redis key this test writes starts with its own prefix, deleted afterwards (never FLUSHDB: the
     Redis is shared with the other developers' test runs)."""
     prefix = f"huibo-test:{uuid.uuid4().hex}:"
+    url = settings.REDIS_URL
     settings.INTEGRATIONS_REDIS_PREFIX = prefix
     settings.INTEGRATIONS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    metrics._breaker.reset()
     yield prefix
-    client = redis_store.client(url=settings.REDIS_URL)
+    metrics._breaker.reset()
+    client = redis_store.client(url=url)
     if client is not None:
         keys = list(client.scan_iter(match=f"{prefix}*", count=500))
         keys += list(client.scan_iter(match=f":1:{prefix}*", count=500))  # Django cache keys

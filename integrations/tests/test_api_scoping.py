@@ -67,9 +67,7 @@ def test_the_key_is_stored_only_as_a_hash(enterprise: Enterprise) -> None:
     assert len(stored.key_hash) == 64
 
 
-def test_every_endpoint_answers_404_for_another_tenants_ids(
-    api: KeyedClient, other_enterprise: Enterprise
-) -> None:
+def test_every_endpoint_answers_404_for_another_tenants_ids(api: KeyedClient, other_enterprise: Enterprise) -> None:
     # given a callback request and a CDR of another enterprise
     theirs = _request_of(other_enterprise)
     their_cdr = _cdr_of(other_enterprise, theirs)
