@@ -5,6 +5,7 @@ Lock order, everywhere: the Enterprise row (the engine takes it before ``call_re
 BillingAccount row. Nothing in billing locks an Enterprise after an account.
 """
 
+from billing.services import invoices
 from billing.services.accounts import (
     account_open,
     account_update,
@@ -31,6 +32,7 @@ __all__ = [
     "call_settle",
     "cdrs_rate",
     "invoice_issue",
+    "invoices",
     "invoice_void",
     "invoices_issue_month",
     "pumping_check",

@@ -10,7 +10,7 @@ import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -115,7 +115,6 @@ def cdrs_rate(*, enterprise_ids: Iterable[int] | None = None, until: datetime | 
     Reads with a server-side cursor, rates in Python with the compiled plan, and writes only the rows whose
     charge changed, through COPY into a temporary table and one UPDATE per batch.
     """
-    until = until or timezone.now()
     accounts = BillingAccount.objects.select_related("rate_plan", "enterprise")
     if enterprise_ids is not None:
         accounts = accounts.filter(enterprise_id__in=list(enterprise_ids))
@@ -131,6 +130,8 @@ def cdrs_rate(*, enterprise_ids: Iterable[int] | None = None, until: datetime | 
     with transaction.atomic():
         with connection.cursor() as setup:
             for table in ("billing_rerate", "billing_rerate_batch"):
+                # ON COMMIT DROP does not fire inside a caller's outer transaction: drop first.
+                setup.execute(f"DROP TABLE IF EXISTS {table}")
                 setup.execute(
                     f"CREATE TEMPORARY TABLE {table} (id bigint, charge numeric, billed integer, grp text, "
                     "tariff text, currency text, old_charge numeric, enterprise_id bigint) ON COMMIT DROP"
@@ -140,7 +141,7 @@ def cdrs_rate(*, enterprise_ids: Iterable[int] | None = None, until: datetime | 
         reader.execute(
             "SELECT id, enterprise_id, role, number, billable_seconds, disposition, charge, billed_seconds, "
             "destination_group FROM cdr_calldetailrecord WHERE invoice_id IS NULL AND ended_at < %s",
-            [until],
+            [until or datetime.max.replace(tzinfo=UTC)],
         )
         buffer = io.StringIO()
         pending = 0
@@ -193,19 +194,21 @@ def _flush(buffer: io.StringIO, now: datetime) -> int:
     buffer.seek(0)
     with connection.cursor() as cursor:
         cursor.copy_from(buffer, "billing_rerate_batch", columns=_COPY_COLUMNS)
+        # invoice_id IS NULL again: a CDR an invoice claimed since it was read keeps the charge it was invoiced at.
         cursor.execute(
             "UPDATE cdr_calldetailrecord AS c SET charge = r.charge, billed_seconds = r.billed, "
             "destination_group = r.grp, tariff = r.tariff, currency = r.currency, rated_at = %s "
-            "FROM billing_rerate_batch AS r WHERE c.id = r.id",
+            "FROM billing_rerate_batch AS r WHERE c.id = r.id AND c.invoice_id IS NULL RETURNING c.id",
             [now],
         )
-        updated = cursor.rowcount
+        updated = [row[0] for row in cursor.fetchall()]
         cursor.execute(
             "INSERT INTO billing_rerate SELECT * FROM billing_rerate_batch "
-            "WHERE old_charge IS NOT NULL AND old_charge <> charge"
+            "WHERE old_charge IS NOT NULL AND old_charge <> charge AND id = ANY(%s)",
+            [updated],
         )
         cursor.execute("TRUNCATE billing_rerate_batch")
-        return updated
+        return len(updated)
 
 
 def _book_rerating_differences() -> None:
