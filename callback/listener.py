@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from callback.ami import AmiClient, AmiError, AmiMessage
@@ -32,6 +32,8 @@ from callback.tracker import CallTracker
 
 logger = logging.getLogger(__name__)
 
+# Items applied per database transaction at most.
+APPLY_BATCH = 500
 # An attempt placed this recently may not have reached Asterisk's channel list yet: not "gone".
 RECONCILE_MIN_AGE = timedelta(seconds=3)
 
@@ -93,23 +95,44 @@ class Applier:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while (item := self.inbox.get()) is not None:
+        stopping = False
+        while not stopping:
+            batch = [self.inbox.get()]
+            while len(batch) < APPLY_BATCH:
+                try:
+                    batch.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if None in batch:
+                stopping = True
+                batch = batch[: batch.index(None)]
             try:
-                self.handle(item)
+                # One commit per batch: a commit waits for the WAL flush, and most batches carry several facts.
+                with transaction.atomic():
+                    for item in batch:
+                        self.handle(item)  # type: ignore[arg-type]
             except Exception:
-                # One bad event must not stop the listener; the reaper repairs whatever it left.
-                logger.exception("callback.listener.apply_failed item=%r", type(item).__name__)
+                logger.exception("callback.listener.batch_failed items=%s", len(batch))
                 close_old_connections()
 
     def handle(self, item: "_Event | _LinkUp | _LinkDown") -> None:
+        """Apply one item. A failure is logged and rolled back to its own savepoint; the reaper repairs the rest."""
         if isinstance(item, _Event):
             for fact in self.tracker(item.node_id).feed(item.message):
-                apply_fact(fact)
+                self._guarded(apply_fact, fact)
                 self.applied += 1
         elif isinstance(item, _LinkUp):
-            self._reconcile(item)
+            self._guarded(self._reconcile, item)
         else:
-            node_services.node_mark_down(node=AsteriskNode(pk=item.node_id), reason=item.reason)
+            self._guarded(node_services.node_mark_down, node=AsteriskNode(pk=item.node_id), reason=item.reason)
+
+    @staticmethod
+    def _guarded(action: Callable[..., object], *args: object, **kwargs: object) -> None:
+        try:
+            with transaction.atomic():
+                action(*args, **kwargs)
+        except Exception:
+            logger.exception("callback.listener.apply_failed action=%s", getattr(action, "__name__", action))
 
     def _reconcile(self, link: _LinkUp) -> None:
         node = AsteriskNode.objects.get(pk=link.node_id)
@@ -164,7 +187,10 @@ class NodeLink:
         )
 
     def _on_event(self, message: AmiMessage) -> None:
-        self.applier.inbox.put(_Event(self.node_id, message))
+        # Most of Asterisk's ~107 messages per callback (VarSet, Newexten, …) say nothing about call state:
+        # drop them here so the applier thread, which shares the GIL with this loop, has less to chew.
+        if message.name in CallTracker.EVENTS:
+            self.applier.inbox.put(_Event(self.node_id, message))
 
     async def _on_connected(self, uptime: int | None, is_restart: bool) -> None:
         try:

@@ -263,6 +263,7 @@ class CallTracker:
         "Cdr": _on_cdr,
         "SoftHangupRequest": _on_soft_hangup_request,
     }
+    EVENTS = frozenset(_HANDLERS)
 
     # -- ending ----------------------------------------------------------------------------------
 
