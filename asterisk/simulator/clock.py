@@ -29,10 +29,11 @@ class Timer:
 
 
 class Clock:
-    def __init__(self, time_scale: float = 1.0) -> None:
+    def __init__(self, time_scale: float = 1.0, manual: bool = False) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
         self.time_scale = time_scale
+        self.manual = manual
         self.now = 0.0
         self._loop_start: float | None = None
         # Wall clock at virtual 0: Uniqueids, CDR times and EventTV are this plus virtual time.
@@ -51,7 +52,7 @@ class Clock:
 
     def virtual_now(self) -> float:
         """Where virtual time stands according to the loop clock (never behind ``now``)."""
-        if self._loop_start is None:
+        if self._loop_start is None or self.manual:
             return self.now
         elapsed = asyncio.get_running_loop().time() - self._loop_start
         return max(self.now, elapsed / self.time_scale)
@@ -80,6 +81,11 @@ class Clock:
         self._run_until(target)
         self.now = max(self.now, target)
 
+    def advance_to(self, target: float) -> None:
+        """Manual clocks: run every timer due by ``target`` and move ``now`` there."""
+        self._run_until(target)
+        self.now = max(self.now, target)
+
     def _run_until(self, target: float) -> None:
         while self._heap and self._heap[0].when <= target:
             timer = heapq.heappop(self._heap)
@@ -92,6 +98,8 @@ class Clock:
         """Fire timers as the loop clock reaches them; runs until cancelled."""
         assert self._wakeup is not None and self._loop_start is not None
         loop = asyncio.get_running_loop()
+        if self.manual:
+            await asyncio.Event().wait()  # timers run from advance_to()
         while True:
             while self._heap and self._heap[0].cancelled:
                 heapq.heappop(self._heap)

@@ -86,6 +86,8 @@ class AmiSession(asyncio.Protocol):
         self.started_wall = server.clock.wall()
         self.peer = ("127.0.0.1", 0)
         self.local = ("127.0.0.1", 0)
+        self.handled = 0  # actions answered so far (tests with a manual clock wait on it)
+        self.waiting_for_time = False  # an action is waiting for simulated time to pass
 
     # -- transport ------------------------------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class AmiSession(asyncio.Protocol):
         local = transport.get_extra_info("sockname") or ("?", 0)
         self.peer, self.local = (peer[0], peer[1]), (local[0], local[1])
         self.server.sessions.append(self)
+        self.server.all_sessions.append(self)
         log.info("simulator.ami.connect session=%s remote=%s:%s", self.number, *self.peer)
         if self.silent:
             transport.pause_reading()
@@ -158,6 +161,8 @@ class AmiSession(asyncio.Protocol):
             except Exception:  # a bug in the simulator must not look like an Asterisk crash
                 log.exception("simulator.ami.action_failed session=%s action=%s", self.number, action.name)
                 self.write(response("Error", action.action_id, "Internal simulator error"))
+            finally:
+                self.handled += 1
 
     async def handle(self, action: Action) -> None:
         server = self.server
@@ -210,7 +215,9 @@ class AmiSession(asyncio.Protocol):
             # manager.c stops reading, sleeps a second, answers and hangs up.
             if self.transport is not None:
                 self.transport.pause_reading()
+            self.waiting_for_time = True
             await server.sleep(AUTH_FAILURE_DELAY)
+            self.waiting_for_time = False
             self.write(response("Error", action.action_id, "Authentication failed"))
             self.close()
             return
@@ -501,13 +508,15 @@ class AmiServer:
     interleaving: Interleaving | None = None
     restart_down_seconds: float = 1.5
     keep_history: bool = False
+    manual_clock: bool = False
 
     def __post_init__(self) -> None:
-        self.clock = Clock(self.time_scale)
+        self.clock = Clock(self.time_scale, manual=self.manual_clock)
         self.bus = EventBus(interleaving=self.interleaving, history=[] if self.keep_history else None)
         self.pbx = Pbx(self.clock, self.bus, self.settings)
         self.clock.step = self.pbx.step
         self.sessions: list[AmiSession] = []
+        self.all_sessions: list[AmiSession] = []  # every session ever accepted, in order
         self.faults = FaultState()
         self._server: asyncio.base_events.Server | None = None
         self._clock_task: asyncio.Task[None] | None = None
@@ -550,7 +559,15 @@ class AmiServer:
         self.clock.clear()
 
     async def sleep(self, virtual_seconds: float) -> None:
-        await asyncio.sleep(self.clock.real_delay(virtual_seconds))
+        """Wait ``virtual_seconds`` of simulated time (a timer, so manual clocks work too)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.clock.call_later(virtual_seconds, wake)
+        await done
 
     # -- events ---------------------------------------------------------------------------------------
 

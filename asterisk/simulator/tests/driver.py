@@ -1,8 +1,8 @@
 """Drive a simulator with the client side of a recorded transcript and compare what comes back.
 
-The client sends each recorded action at its recorded time (scaled), once it has received as many
-messages on that connection as the recording had by then; ``# --- ran: core restart now`` becomes
-``AmiServer.restart()``. Messages are compared after normalising what differs between runs by nature:
+The simulator runs on a manual clock: simulated time is moved to each recorded client step (connect,
+action, ``# --- ran: core restart now``, which becomes ``AmiServer.restart()``) and the step happens at
+exactly its recorded time, over TCP; nothing sleeps and nothing depends on how busy the machine is. Messages are compared after normalising what differs between runs by nature:
 ids (mapped to first-seen labels, so "Linkedid equals the Uniqueid of which channel" is still checked),
 Local channel counters, bridge ids, timestamps, session ids and addresses, millisecond timings.
 """
@@ -20,7 +20,7 @@ from asterisk.simulator.interleaving import Interleaving
 from asterisk.simulator.pbx import PbxSettings
 from asterisk.simulator.protocol import BANNER, Fields
 from asterisk.simulator.server import ALL_CLASSES, AmiServer, AmiUser
-from asterisk.simulator.transcript import Closed, Connected, Ran, Sent, Transcript, parse_fields
+from asterisk.simulator.transcript import Closed, Connected, Ran, Received, Sent, Transcript, parse_fields
 
 
 def shared_dir() -> Path:
@@ -60,124 +60,90 @@ class Run:
 
 def recorded_interleaving(transcript: Transcript, skip_events: Iterable[str] = ()) -> Interleaving:
     skip = set(skip_events)
-    messages = [r.fields() for r in transcript.items if hasattr(r, "raw")]  # type: ignore[attr-defined]
+    messages = [r.fields() for r in transcript.items if isinstance(r, Received)]
     return Interleaving.from_messages(
         m for m in messages if m and not (m[0][0] == "Event" and m[0][1] in skip)
     )
 
 
-def make_server(interleaving: Interleaving | None, time_scale: float) -> AmiServer:
+def make_server(interleaving: Interleaving | None) -> AmiServer:
     return AmiServer(
         users={"callback": AmiUser("callback", "secret", read=ALL_CLASSES, write=ALL_CLASSES)},
-        time_scale=time_scale,
         settings=PbxSettings(channelvars=["CALLBACK_ID"]),
         interleaving=interleaving,
+        manual_clock=True,
     )
 
 
-async def drive(transcript: Transcript, server: AmiServer, time_scale: float, deadline: float = 20.0) -> Run:
-    """Play the client side of ``transcript`` against ``server`` (already started)."""
-    loop = asyncio.get_running_loop()
+async def _settle() -> None:
+    """Let the loop deliver what is in flight (socket reads and writes, freshly created tasks)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def drive(transcript: Transcript, server: AmiServer, skip_events: Iterable[str] = ()) -> Run:
+    """Play the client side of ``transcript`` against ``server`` (started, with a manual clock).
+
+    Simulated time is moved to each recorded client step in turn (a connect, an action, a CLI command) and
+    the step happens exactly then: the server answers an action before time moves on. Nothing sleeps.
+    """
+    skip = set(skip_events)
     run = Run()
-    received_counts: dict[int, int] = {}
+    buffers: dict[int, bytearray] = {}
+    writers: dict[int, asyncio.StreamWriter] = {}
+    readers: dict[int, asyncio.Task[None]] = {}
+    sent: dict[int, int] = {}
+    sessions: dict[int, int] = {}  # recorded connection -> index in server.all_sessions
 
-    def at(t: float) -> float:
-        return start + t * time_scale
+    async def read(conn: int, reader: asyncio.StreamReader) -> None:
+        while chunk := await reader.read(65536):
+            buffers[conn].extend(chunk)
 
-    async def sleep_until(t: float) -> None:
-        delay = at(t) - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    # How many messages the recording had received on a connection before each of its sends.
-    before: dict[int, list[int]] = {}
-    counts: dict[int, int] = {}
     for item in transcript.items:
-        if hasattr(item, "raw"):
-            counts[item.conn] = counts.get(item.conn, 0) + 1  # type: ignore[attr-defined]
+        if isinstance(item, Received) or isinstance(item, Closed):
+            continue
+        server.clock.advance_to(item.t)
+        await _settle()
+        if isinstance(item, Connected):
+            if not server.listening.is_set():
+                await asyncio.wait_for(server.listening.wait(), timeout=5)  # refused while restarting
+            before = len(server.all_sessions)
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
+            while len(server.all_sessions) == before:
+                await asyncio.sleep(0)
+            sessions[item.conn] = before
+            buffers[item.conn] = bytearray()
+            writers[item.conn] = writer
+            readers[item.conn] = asyncio.create_task(read(item.conn, reader))
         elif isinstance(item, Sent):
-            before.setdefault(item.conn, []).append(counts.get(item.conn, 0))
-
-    async def connection(conn: int, connect_at: float) -> None:
-        await sleep_until(connect_at)
-        reader: asyncio.StreamReader | None = None
-        writer: asyncio.StreamWriter | None = None
-        for _ in range(200):
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
-                break
-            except OSError:
-                await asyncio.sleep(0.1 * time_scale)
-        assert reader is not None and writer is not None, f"connection {conn} refused"
-        buffer = bytearray()
-        got = asyncio.Event()
-
-        async def read() -> None:
-            while True:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    break
-                buffer.extend(chunk)
-                received_counts[conn] = len(split_stream(bytes(buffer)))
-                got.set()
-
-        reading = asyncio.create_task(read())
-        sends = [s for s in transcript.sent(conn)]
-        for index, sent in enumerate(sends):
-            await sleep_until(sent.t)
-            wanted = before.get(conn, [])[index] if index < len(before.get(conn, [])) else 0
-            while received_counts.get(conn, 0) < wanted and not reading.done():
-                got.clear()
-                try:
-                    await asyncio.wait_for(got.wait(), timeout=1.0)
-                except TimeoutError:
-                    break
-            payload = "".join(f"{k}: {v}\r\n" for k, v in sent.fields) + "\r\n"
-            writer.write(payload.encode())
+            writer = writers[item.conn]
+            writer.write(("".join(f"{k}: {v}\r\n" for k, v in item.fields) + "\r\n").encode())
             await writer.drain()
+            sent[item.conn] = sent.get(item.conn, 0) + 1
+            session = server.all_sessions[sessions[item.conn]]
+            while session.handled < sent[item.conn] and not session.closing and not session.waiting_for_time:
+                await asyncio.sleep(0)
+        elif isinstance(item, Ran) and "restart" in item.what:
+            server.restart()
+        await _settle()
+    for conn, task in readers.items():
         try:
-            await asyncio.wait_for(reading, timeout=deadline)
+            await asyncio.wait_for(task, timeout=5)
         except TimeoutError:
-            reading.cancel()
-        writer.close()
-        run.streams[conn] = bytes(buffer)
-
-    # Things done outside AMI during the recording (``core restart now`` from the CLI) go over a control
-    # connection logged in before anything else, so they reach the PBX through the same path as actions.
-    control: asyncio.StreamWriter | None = None
-    ran_items = [item for item in transcript.items if isinstance(item, Ran)]
-    if ran_items:
-        control_reader, control = await asyncio.open_connection("127.0.0.1", server.bound_port)
-        control.write(b"Action: Login\r\nUsername: callback\r\nSecret: secret\r\nEvents: off\r\n\r\n")
-        await control.drain()
-        await control_reader.readuntil(b"Authentication accepted\r\n\r\n")
-
-    async def ran(item: Ran) -> None:
-        await sleep_until(item.t)
-        if "restart" in item.what and control is not None:
-            control.write(b"Action: Command\r\nCommand: core restart now\r\n\r\n")
-            await control.drain()
-
-    start = loop.time()
-    tasks = [
-        asyncio.create_task(connection(item.conn, item.t))
-        for item in transcript.items
-        if isinstance(item, Connected)
-    ]
-    tasks += [asyncio.create_task(ran(item)) for item in transcript.items if isinstance(item, Ran)]
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=deadline + 5)
-    if control is not None:
-        control.close()
+            task.cancel()
+        writers[conn].close()
+        run.streams[conn] = bytes(buffers[conn])
+    del skip
     return run
 
 
-def run_transcript(transcript: Transcript, time_scale: float, use_interleaving: bool, skip_events: Iterable[str] = ()) -> Run:
+def run_transcript(transcript: Transcript, use_interleaving: bool, skip_events: Iterable[str] = ()) -> Run:
     async def main() -> Run:
         interleaving = recorded_interleaving(transcript, skip_events) if use_interleaving else None
-        server = make_server(interleaving, time_scale)
+        server = make_server(interleaving)
         await server.start()
         try:
-            return await drive(transcript, server, time_scale)
+            return await drive(transcript, server, skip_events=skip_events)
         finally:
             await server.stop()
 

@@ -1,7 +1,7 @@
 """Fidelity: the simulator, driven like the recorder drove a real Asterisk 22, says what Asterisk said.
 
 For every transcript in shared/asterisk/transcripts the recorded client actions are replayed against a fresh
-simulator over TCP, 50x faster than real time, with the recording's configuration (AMI user ``callback``,
+simulator over TCP, each at its recorded moment of simulated time (driver.py), with the recording's configuration (AMI user ``callback``,
 ``channelvars = CALLBACK_ID``) and the same numbers. Ids, counters and timestamps are normalised away (see
 driver.Normalizer); every other field of every message is compared, in order.
 
@@ -29,16 +29,11 @@ from asterisk.simulator.tests.driver import (
     run_transcript,
     transcripts_dir,
 )
-from asterisk.simulator.transcript import Ran, Transcript, load
+from asterisk.simulator.transcript import Transcript, load
 
 TRANSCRIPTS = sorted(transcripts_dir().glob("*.ami.txt"))
 # CEL (transcript 16 only, cel.conf enable=yes) is not simulated: see test_cel_events_are_simulated.
 SKIP_EVENTS = ("CEL",)
-
-
-def _scale(transcript: Transcript) -> float:
-    # A restart races the call it interrupts: give the action path 10x more simulated-time precision there.
-    return 0.1 if any(isinstance(item, Ran) for item in transcript.items) else 0.01
 
 
 @pytest.fixture(scope="module", params=TRANSCRIPTS, ids=lambda p: p.name.removesuffix(".ami.txt"))
@@ -51,7 +46,7 @@ def test_the_transcripts_are_there() -> None:
 
 
 def test_the_whole_stream_matches_with_the_recorded_interleaving(transcript: Transcript) -> None:
-    run = run_transcript(transcript, _scale(transcript), use_interleaving=True, skip_events=SKIP_EVENTS)
+    run = run_transcript(transcript, use_interleaving=True, skip_events=SKIP_EVENTS)
     for conn in transcript.connections():
         recorded = messages(transcript.raw(conn))
         simulated = messages(run.streams.get(conn, b""))
@@ -64,7 +59,7 @@ def test_the_whole_stream_matches_with_the_recorded_interleaving(transcript: Tra
 
 
 def test_the_simulators_own_order_differs_only_between_threads(transcript: Transcript) -> None:
-    run = run_transcript(transcript, _scale(transcript), use_interleaving=False, skip_events=SKIP_EVENTS)
+    run = run_transcript(transcript, use_interleaving=False, skip_events=SKIP_EVENTS)
     for conn in transcript.connections():
         recorded = messages(transcript.raw(conn))
         simulated = messages(run.streams.get(conn, b""))
@@ -99,7 +94,7 @@ def test_the_simulators_own_order_differs_only_between_threads(transcript: Trans
 )
 def test_cel_events_are_simulated() -> None:
     transcript = load(transcripts_dir() / "16-happy-path-with-cel.ami.txt")
-    run = run_transcript(transcript, 0.02, use_interleaving=True)
+    run = run_transcript(transcript, use_interleaving=True, skip_events=SKIP_EVENTS)
     simulated = [m for m in messages(run.streams[1]) if m and m[0] == ("Event", "CEL")]
     recorded = [m for m in messages(transcript.raw(1)) if m and m[0] == ("Event", "CEL")]
     assert len(simulated) == len(recorded) == 21
