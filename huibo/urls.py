@@ -2,6 +2,8 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from cdr import views as cdr_views
+
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("captcha/", include("captcha.urls")),
@@ -15,5 +17,8 @@ urlpatterns += i18n_patterns(
     path("console/", include("huibo.console_urls", namespace="console")),
     path("portal/integrations/", include("integrations.portal_urls", namespace="integrations")),
     path("portal/widget/", include("widget.portal_urls")),
+    path("portal/calls/", include("cdr.urls", namespace="cdr")),
+    path("portal/billing/", include("billing.urls", namespace="billing")),
+    path("portal/dashboard/billing/", cdr_views.dashboard, name="billing_dashboard"),
     prefix_default_language=False,
 )

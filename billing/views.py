@@ -1,0 +1,51 @@
+"""The enterprise portal's billing pages: balance and top-up history, invoices. Thin views, tenant-scoped."""
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from billing import selectors
+from billing.documents import invoice_csv, invoice_pdf
+from billing.models import Invoice, LedgerEntry
+from tenants.models import Membership
+from tenants.views import enterprise_view
+
+
+@enterprise_view
+def balance(request: HttpRequest, membership: Membership) -> HttpResponse:
+    enterprise = membership.enterprise
+    only_top_ups = request.GET.get("show") == "top_ups"
+    kinds = [LedgerEntry.Kind.TOP_UP] if only_top_ups else None
+    entries = selectors.ledger_entries_of(enterprise=enterprise, kinds=kinds)
+    context = {
+        "enterprise": enterprise,
+        "funds": selectors.funds_for(enterprise=enterprise),
+        "account": selectors.account_of(enterprise=enterprise),
+        "page": Paginator(entries, 50).get_page(request.GET.get("page")),
+        "only_top_ups": only_top_ups,
+    }
+    return render(request, "billing/balance.html", context)
+
+
+@enterprise_view
+def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    enterprise = membership.enterprise
+    page = Paginator(selectors.invoices_of(enterprise=enterprise), 50).get_page(request.GET.get("page"))
+    return render(request, "billing/invoice_list.html", {"enterprise": enterprise, "page": page})
+
+
+def invoice_document(invoice: Invoice | None, *, kind: str) -> HttpResponse:
+    if invoice is None:
+        raise Http404(_("No such invoice."))
+    if kind == "pdf":
+        response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+    else:
+        response = HttpResponse(invoice_csv(invoice), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{invoice.number}.{kind}"'
+    return response
+
+
+@enterprise_view
+def invoice_download(request: HttpRequest, membership: Membership, pk: int, kind: str) -> HttpResponse:
+    return invoice_document(selectors.invoice_of(enterprise=membership.enterprise, pk=pk), kind=kind)
