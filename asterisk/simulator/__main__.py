@@ -1,7 +1,7 @@
 """``python -m asterisk.simulator``: the simulated Asterisk for the demo, or a transcript replay.
 
-    python -m asterisk.simulator --host 127.0.0.1 --port 5038 --user huibo --secret huibo-demo-secret
-    python -m asterisk.simulator --port 5038 --replay ../shared/asterisk/transcripts/01-....ami.txt
+python -m asterisk.simulator --host 127.0.0.1 --port 5038 --user huibo --secret huibo-demo-secret
+python -m asterisk.simulator --port 5038 --replay ../shared/asterisk/transcripts/01-....ami.txt
 """
 
 from __future__ import annotations

@@ -241,7 +241,9 @@ def _variable(expr: str, lookup: Lookup) -> str:
         offset = int(rest[0] or 0)
         length = int(rest[1]) if len(rest) > 1 and rest[1] else None
         start = offset if offset >= 0 else max(0, len(value) + offset)
-        value = value[start:] if length is None else value[start : start + length] if length >= 0 else value[start:length]
+        value = (
+            value[start:] if length is None else value[start : start + length] if length >= 0 else value[start:length]
+        )
     return value
 
 

@@ -306,7 +306,9 @@ class Pbx:
             self.request_hangup(peer, chan.hangup_cause, closes=chan.pair)
         chan.alive = False
         self.chan_event(
-            "Hangup", chan, [("Cause", str(chan.hangup_cause)), ("Cause-txt", cause_text(chan.hangup_cause))],
+            "Hangup",
+            chan,
+            [("Cause", str(chan.hangup_cause)), ("Cause-txt", cause_text(chan.hangup_cause))],
             closes=chan.pair,
         )
         self.device_state(chan)
@@ -361,7 +363,9 @@ class Pbx:
         self.shutting_down = True
         live = list(self.channels)
         dialplan_halves = [
-            c for c in live if c.name in self.threads and c.name not in self.dialers and self.threads[c.name].emits_soft_hangup
+            c
+            for c in live
+            if c.name in self.threads and c.name not in self.dialers and self.threads[c.name].emits_soft_hangup
         ]
         callers = [c for c in live if c.name in self.dialers]
         others = [c for c in live if c not in dialplan_halves and c not in callers]
@@ -824,7 +828,9 @@ class Dialer:
 
     def _dial_end(self, status: str) -> None:
         assert self.peer is not None
-        self.pbx.emit("DialEnd", [*self.pbx.snap(self.caller), *self.pbx.snap(self.peer, "Dest"), ("DialStatus", status)])
+        self.pbx.emit(
+            "DialEnd", [*self.pbx.snap(self.caller), *self.pbx.snap(self.peer, "Dest"), ("DialStatus", status)]
+        )
 
     def _stop_timer(self) -> None:
         if self.timer is not None:

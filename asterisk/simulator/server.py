@@ -291,7 +291,12 @@ class AmiSession(asyncio.Protocol):
                 "Error",
                 action.action_id,
                 "Command output follows",
-                [("Output", f"No such command '{command}' (type 'core show help {command}' for other possible commands)")],
+                [
+                    (
+                        "Output",
+                        f"No such command '{command}' (type 'core show help {command}' for other possible commands)",
+                    )
+                ],
             )
         )
 

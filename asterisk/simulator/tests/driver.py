@@ -2,7 +2,9 @@
 
 The simulator runs on a manual clock: simulated time is moved to each recorded client step (connect,
 action, ``# --- ran: core restart now``, which becomes ``AmiServer.restart()``) and the step happens at
-exactly its recorded time, over TCP; nothing sleeps and nothing depends on how busy the machine is. Messages are compared after normalising what differs between runs by nature:
+exactly its recorded time, over TCP; nothing sleeps and nothing depends on how busy the machine is.
+
+Messages are compared after normalising what differs between runs by nature:
 ids (mapped to first-seen labels, so "Linkedid equals the Uniqueid of which channel" is still checked),
 Local channel counters, bridge ids, timestamps, session ids and addresses, millisecond timings.
 """
@@ -61,9 +63,7 @@ class Run:
 def recorded_interleaving(transcript: Transcript, skip_events: Iterable[str] = ()) -> Interleaving:
     skip = set(skip_events)
     messages = [r.fields() for r in transcript.items if isinstance(r, Received)]
-    return Interleaving.from_messages(
-        m for m in messages if m and not (m[0][0] == "Event" and m[0][1] in skip)
-    )
+    return Interleaving.from_messages(m for m in messages if m and not (m[0][0] == "Event" and m[0][1] in skip))
 
 
 def make_server(interleaving: Interleaving | None) -> AmiServer:
@@ -276,7 +276,9 @@ def first_difference(expected: list[list[tuple[str, str]]], actual: list[list[tu
     return None
 
 
-def normalized(stream_messages: list[Fields], events: bool, skip_events: Iterable[str] = ()) -> list[list[tuple[str, str]]]:
+def normalized(
+    stream_messages: list[Fields], events: bool, skip_events: Iterable[str] = ()
+) -> list[list[tuple[str, str]]]:
     skip = set(skip_events)
     normalizer = Normalizer()
     out = []

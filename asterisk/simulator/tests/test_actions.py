@@ -113,7 +113,10 @@ def test_originate_mistakes_are_refused_synchronously() -> None:
         async with Simulator(time_scale=0.01) as sim:
             client = await _logged_in(sim)
             await client.send_pairs(
-                [("Context", "nosuchcontext") if k == "Context" else (k, v) for k, v in originate("no-ctx", AGENT, VISITOR)]
+                [
+                    ("Context", "nosuchcontext") if k == "Context" else (k, v)
+                    for k, v in originate("no-ctx", AGENT, VISITOR)
+                ]
             )
             await client.send(Action="Originate", ActionID="no-chan", Context="huibo-callback", Exten="1")
             await client.send(Action="Originate", ActionID="bad-chan", Channel="nonsense", Exten="1", Context="x")
@@ -135,7 +138,9 @@ def test_a_channel_driver_that_is_not_loaded_fails_after_queueing() -> None:
     async def story() -> None:
         async with Simulator(time_scale=0.01) as sim:
             client = await _logged_in(sim)
-            await client.send_pairs([("Channel", "PJSIP/nobody") if k == "Channel" else (k, v) for k, v in originate("pj", AGENT, VISITOR)])
+            await client.send_pairs(
+                [("Channel", "PJSIP/nobody") if k == "Channel" else (k, v) for k, v in originate("pj", AGENT, VISITOR)]
+            )
             assert (await client.response("pj"))["Message"] == "Originate successfully queued"
             failed = await client.event("OriginateResponse")
             assert (failed["Response"], failed["Channel"], failed["Reason"], failed["Uniqueid"]) == (

@@ -102,7 +102,7 @@ def test_the_container_installs_asterisk_22_and_writes_the_secret_from_the_envir
         for source in sources.split():
             assert (ASTERISK / source).is_file(), source
     entrypoint = (ASTERISK / "entrypoint.sh").read_text()
-    assert 'AMI_SECRET:?' in entrypoint and "@AMI_SECRET@" in entrypoint
+    assert "AMI_SECRET:?" in entrypoint and "@AMI_SECRET@" in entrypoint
     assert "exec /usr/sbin/asterisk -f" in entrypoint
 
 

@@ -111,7 +111,9 @@ def test_events_off_at_login_silences_events_until_the_events_action_turns_them_
             # then
             assert await client.response("ev") == {"Response": "Success", "ActionID": "ev", "Events": "On"}
             await client.event("BridgeEnter", BridgeNumChannels="2", timeout=10)
-            assert not any("Event" in m for m in client.messages[: client.messages.index(await _first_response(client, "ev"))])
+            assert not any(
+                "Event" in m for m in client.messages[: client.messages.index(await _first_response(client, "ev"))]
+            )
 
     async def _first_response(client: AmiClient, action_id: str) -> dict[str, str]:
         return next(m for m in client.messages if m.get("ActionID") == action_id)
@@ -130,9 +132,7 @@ def test_a_second_originate_reusing_a_live_channel_id_places_no_second_call() ->
             await _bridged_call(client, "cb-1", ChannelId="attempt-9-a", OtherChannelId="attempt-9-b")
             assert len(sim.channels()) == 4
             # when
-            await client.send_pairs(
-                originate("cb-1-again", AGENT_STAYS_UP, VISITOR_STAYS_UP, ChannelId="attempt-9-a")
-            )
+            await client.send_pairs(originate("cb-1-again", AGENT_STAYS_UP, VISITOR_STAYS_UP, ChannelId="attempt-9-a"))
             # then
             failed = await client.event("OriginateResponse", ActionID="cb-1-again")
             assert (failed["Response"], failed["Reason"], failed["Uniqueid"]) == ("Failure", "0", "attempt-9-a")

@@ -1,9 +1,9 @@
 """Fidelity: the simulator, driven like the recorder drove a real Asterisk 22, says what Asterisk said.
 
 For every transcript in shared/asterisk/transcripts the recorded client actions are replayed against a fresh
-simulator over TCP, each at its recorded moment of simulated time (driver.py), with the recording's configuration (AMI user ``callback``,
-``channelvars = CALLBACK_ID``) and the same numbers. Ids, counters and timestamps are normalised away (see
-driver.Normalizer); every other field of every message is compared, in order.
+simulator over TCP, each at its recorded moment of simulated time (driver.py), with the recording's
+configuration (AMI user ``callback``, ``channelvars = CALLBACK_ID``) and the same numbers. Ids, counters and
+timestamps are normalised away (see driver.Normalizer); every other field of every message is compared, in order.
 
 Two runs per transcript:
 
@@ -78,7 +78,10 @@ def test_the_simulators_own_order_differs_only_between_threads(transcript: Trans
         # every event, anywhere: DeviceStateChange's State is worked out when the device-state thread runs,
         # so which of INUSE/NOT_INUSE a racing one shows is part of the interleaving (03 against 03d).
         def bag(events: list[list[tuple[str, str]]]) -> Counter[tuple[tuple[str, str], ...]]:
-            return Counter(tuple(f for f in e if not (dict(e).get("Event") == "DeviceStateChange" and f[0] == "State")) for e in events)
+            return Counter(
+                tuple(f for f in e if not (dict(e).get("Event") == "DeviceStateChange" and f[0] == "State"))
+                for e in events
+            )
 
         missing = bag(recorded_events) - bag(simulated_events)
         extra = bag(simulated_events) - bag(recorded_events)

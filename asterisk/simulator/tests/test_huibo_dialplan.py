@@ -83,9 +83,7 @@ def test_enterprise_first_rings_the_enterprise_then_bridges_the_visitor() -> Non
             assert {m["Linkedid"] for m in client.messages if "Linkedid" in m} == {"att-42-a"}
             # what the production AMI user reads (class call): the attempt id on every channel event but
             # Newchannel, which Asterisk sends before any variable is set
-            call_events = [
-                m for m in client.messages if m.get("Privilege") == "call,all" and "ChanVariable" in m
-            ]
+            call_events = [m for m in client.messages if m.get("Privilege") == "call,all" and "ChanVariable" in m]
             assert {m["ChanVariable"] for m in call_events if m["Event"] != "Newchannel"} == {"HUIBO_ATTEMPT=42"}
             assert {m["ChanVariable"] for m in _events(client, "Newchannel")} == {"HUIBO_ATTEMPT="}
             assert [m["BridgeNumChannels"] for m in _events(client, "BridgeEnter")] == ["1", "2"]
@@ -178,7 +176,9 @@ def test_the_second_leg_outcome_shows_in_dialend_and_the_visitor_cause(
             assert answered["Response"] == "Success"
             assert _events(client, "DialEnd", Channel=answered["Channel"])[0]["DialStatus"] == dial_status
             [visitor_phone] = [
-                m for m in _events(client, "Hangup") if m["Channel"].startswith(f"Local/{visitor}@") and m["Channel"].endswith(";2")
+                m
+                for m in _events(client, "Hangup")
+                if m["Channel"].startswith(f"Local/{visitor}@") and m["Channel"].endswith(";2")
             ]
             assert visitor_phone["Cause"] == visitor_cause
         finally:
@@ -219,7 +219,9 @@ def test_an_agent_who_never_presses_a_key_is_hung_up_without_dialing_the_visitor
         try:
             assert _events(client, "VarSet", Variable="READSTATUS")[0]["Value"] == "TIMEOUT"
             assert not _events(client, "DialBegin", Exten=VISITOR_TALKS_5S)
-            assert not [m for m in _events(client, "Newchannel") if m["Channel"].startswith(f"Local/{VISITOR_TALKS_5S}")]
+            assert not [
+                m for m in _events(client, "Newchannel") if m["Channel"].startswith(f"Local/{VISITOR_TALKS_5S}")
+            ]
             assert len(_events(client, "Hangup")) == 2
         finally:
             await sim.stop()
@@ -283,8 +285,9 @@ def test_an_extension_without_a_leading_digit_does_not_exist() -> None:
 
 def test_a_bridged_call_with_huibo_record_writes_a_wav(tmp_path: Path) -> None:
     async def story() -> None:
-        client, sim = await _call(ENTERPRISE, VISITOR_TALKS_5S, {"HUIBO_RECORD": "1"}, recordings_dir=tmp_path,
-                                  ChannelId="rec-1")
+        client, sim = await _call(
+            ENTERPRISE, VISITOR_TALKS_5S, {"HUIBO_RECORD": "1"}, recordings_dir=tmp_path, ChannelId="rec-1"
+        )
         await sim.stop()
 
     run(story)
