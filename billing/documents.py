@@ -96,7 +96,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
                 [
                     ("FONTNAME", (0, 0), (-1, -1), font),
                     ("FONTSIZE", (0, 0), (-1, -1), 9),
-                    ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
+                    ("LINEBELOW", (0, 0), (-1, 0), 1, colors.black),
                     ("ALIGN", (2, 0), (-1, -1), "RIGHT"),
                 ]
             )
