@@ -21,7 +21,13 @@ class ErrorSerializer(serializers.Serializer):
 
 class CallbackCreateSerializer(serializers.Serializer):
     visitor_number = serializers.CharField(
-        max_length=32, help_text=_("The number to call back: E.164 (+8613900001005) or national.")
+        max_length=64, help_text=_("The number to call back: E.164 (+8613900001005) or national.")
+    )
+    country = serializers.CharField(
+        max_length=2,
+        required=False,
+        allow_blank=True,
+        help_text=_("ISO country of a national number (default: the enterprise's country)."),
     )
 
 

@@ -147,7 +147,8 @@ class CallbackListCreateView(ApiView):
     @extend_schema(
         operation_id="callbacks_create",
         summary="Ask for a callback (server to server)",
-        description="Same number checks and abuse limits as the website widget, without a captcha. "
+        description="Same number checks and abuse limits as the website widget (per number, per enterprise, "
+        "blacklists, spend cap), without a captcha; the key's own rate limit stands for the per-browser limits. "
         "Answers 201 with the new request, or 200 with the request already in flight for that number.",
         request=CallbackCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -163,10 +164,13 @@ class CallbackListCreateView(ApiView):
         serializer = CallbackCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         number = serializer.validated_data["visitor_number"]
+        country = serializer.validated_data.get("country", "")
         api_key = self.principal.api_key
 
         def create() -> idempotency.StoredResponse:
-            created = callbacks.api_callback_create(enterprise=enterprise, visitor_number=number, api_key=api_key)
+            created = callbacks.api_callback_create(
+                enterprise=enterprise, visitor_number=number, country=country, api_key=api_key
+            )
             return idempotency.StoredResponse(
                 status=status.HTTP_200_OK if created.duplicate else status.HTTP_201_CREATED,
                 body=CallbackSerializer(created.request).data,

@@ -1,19 +1,54 @@
 """Callback requests made and cancelled through the REST API.
 
-``api_callback_create`` applies the widget's checks on the number and its abuse limits (widget/), without
-the captcha a server cannot solve; the API key stands where the widget has the visitor's IP address.
+``api_callback_create`` puts a server's request through the widget's own checks (widget/), minus what only a
+browser has:
+
+    number valid and allowed for this tenant (widget.numbers: countries, number types, E.164)
+      ─> blacklists, daily spend cap (widget.abuse, billing); a suspended enterprise is the engine's refusal
+      ─> the widget's per-number lock { same request in flight for this tenant? return it (duplicate)
+         ─> number in flight elsewhere? ─> every per-number and per-enterprise limit counted atomically
+         ─> CallbackRequest (source "api") committed } ─> the engine places the call after the commit.
+
+No captcha and no per-browser limits (RELIABILITY.md S2): the API key is the client, limited per key by
+integrations.services.ratelimit; the per-client counters are keyed by the key and set out of reach. Refusals
+are the widget's (same codes; HTTP statuses too, except the ones below) and are written to the widget's abuse
+log with the key as the client; refusals that blame a number count as strikes against it, as from the widget.
 """
 
+import dataclasses
+import ipaddress
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing import services as billing_services
+from callback import selectors as callback_selectors
 from callback.models import CallbackRequest
 from callback.services import requests as callback_requests
 from callback.statemachine import CallOrder, Event, Status, allowed_events
 from integrations.errors import ErrorCode, IntegrationError
 from integrations.models import ApiKey
 from tenants.models import Enterprise
+from widget import abuse
+from widget import selectors as widget_selectors
+from widget.errors import Refusal, WidgetRefusal
+from widget.numbers import visitor_number_check
+from widget.store import get_store
+from widget.store import key as widget_key
+
+# The widget's own per-number lock (same key), so widget and API submissions for one number are serialised.
+_NUMBER_LOCK_TTL_MS = 10_000
+_NUMBER_LOCK_WAIT_SECONDS = 5.0
+_OUT_OF_REACH = 1_000_000_000
+# The widget answers these 503 (a visitor can only come back later); to a tenant's server they are a state of
+# its own account, not an outage: 409.
+_API_STATUS = {Refusal.SPEND_CAP_REACHED: 409, Refusal.CALLBACKS_SUSPENDED: 409, Refusal.UNAVAILABLE: 409}
 
 
 @dataclass(frozen=True)
@@ -22,11 +57,89 @@ class ApiCreated:
     duplicate: bool
 
 
-def api_callback_create(*, enterprise: Enterprise, visitor_number: str, api_key: ApiKey) -> ApiCreated:
-    """Accept a callback request for ``visitor_number``; the unfinished one for that number when there is one."""
-    request = callback_requests.callback_request_create(
-        enterprise=enterprise, visitor_number=visitor_number, source=CallbackRequest.Source.API
-    )
+@contextmanager
+def _number_lock(number: str) -> Iterator[None]:
+    store, lock_key, token = get_store(), widget_key("lock", number), f"api-{time.monotonic_ns()}"
+    deadline = time.monotonic() + _NUMBER_LOCK_WAIT_SECONDS
+    while not store.lock(lock_key, token=token, ttl_ms=_NUMBER_LOCK_TTL_MS):
+        if time.monotonic() > deadline:
+            raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail="lock wait")
+        time.sleep(0.005)
+    try:
+        yield
+    finally:
+        store.unlock(lock_key, token=token)
+
+
+def _client(api_key: ApiKey) -> abuse.Visitor:
+    """The widget's abuse log and counters key clients by IP address: each API key gets one of its own in
+    100::/64, the discard-only IPv6 prefix (RFC 6666), so it never collides with a real visitor's."""
+    address = ipaddress.IPv6Address((0x0100 << 112) | api_key.pk)
+    return abuse.Visitor(client_ip=str(address), origin="api", user_agent=f"API key {api_key.prefix} {api_key.name}")
+
+
+def api_callback_create(
+    *,
+    enterprise: Enterprise,
+    visitor_number: str,
+    api_key: ApiKey,
+    country: str = "",
+    now: datetime | None = None,
+) -> ApiCreated:
+    """Accept a callback request for ``visitor_number``; the unfinished one for that number when there is one.
+
+    Raises WidgetRefusal (the widget's codes and statuses) or the engine's CallbackRefused.
+    """
+    now = now or timezone.now()
+    client = _client(api_key)
+    number: str | None = None
+    try:
+        widget = widget_selectors.widget_of(enterprise=enterprise)
+        number = visitor_number_check(
+            typed=visitor_number, country=country or enterprise.default_country, policy=widget.number_policy
+        )
+        abuse.blacklist_check(enterprise=enterprise, number=number, client_ip=client.client_ip, now=now)
+        # A suspended enterprise (by the operator, or by billing on short-call pumping) is refused by the engine
+        # below with its own code, enterprise_suspended.
+        if billing_services.spend_cap_reached(enterprise=enterprise):
+            raise WidgetRefusal(Refusal.SPEND_CAP_REACHED)
+        limits = dataclasses.replace(
+            abuse.limits_for(policy=widget.policy),
+            client_per_minute=_OUT_OF_REACH,
+            client_per_hour=_OUT_OF_REACH,
+            client_numbers_per_hour=_OUT_OF_REACH,
+            client_numbers_per_day=_OUT_OF_REACH,
+        )
+        with _number_lock(number):
+            existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
+            if existing is not None:
+                return ApiCreated(request=existing, duplicate=True)
+            in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
+            if in_flight >= limits.number_max_in_flight:
+                raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
+            admitted = abuse.admit(
+                limits=limits,
+                enterprise=enterprise,
+                number=number,
+                client_ip=client.client_ip,
+                now_ms=int(now.timestamp() * 1000),
+            )
+            try:
+                with transaction.atomic():
+                    request = callback_requests.callback_request_create(
+                        enterprise=enterprise, visitor_number=number, source=CallbackRequest.Source.API
+                    )
+            except BaseException:
+                admitted.refund()
+                raise
+    except WidgetRefusal as refusal:
+        abuse.abuse_log(
+            code=refusal.code, visitor=client, enterprise=enterprise, number=number or "", detail=refusal.detail
+        )
+        if number is not None:
+            abuse.strike(refusal=refusal.refusal, number=number, client_ip=client.client_ip, now=now)
+        status = _API_STATUS.get(refusal.refusal, refusal.http_status)
+        raise IntegrationError(refusal.code, refusal.message, http_status=status, extra=refusal.extra) from refusal
     return ApiCreated(request=request, duplicate=False)
 
 

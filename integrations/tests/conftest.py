@@ -24,6 +24,7 @@ def redis_key_space(settings: Any) -> Iterator[str]:
     prefix = f"huibo-test:{uuid.uuid4().hex}:"
     url = settings.REDIS_URL
     settings.INTEGRATIONS_REDIS_PREFIX = prefix
+    settings.WIDGET_REDIS_KEY_PREFIX = f"{prefix}widget:"
     settings.INTEGRATIONS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     metrics._breaker.reset()
     yield prefix

@@ -80,7 +80,7 @@ def test_the_same_idempotency_key_with_another_body_is_a_409_that_creates_nothin
 def test_idempotency_keys_are_per_enterprise(api: KeyedClient, other_api: KeyedClient) -> None:
     ours = api.client.post("/api/v1/callbacks/", {"visitor_number": NUMBER}, format="json", HTTP_IDEMPOTENCY_KEY="x")
     theirs = other_api.client.post(
-        "/api/v1/callbacks/", {"visitor_number": NUMBER}, format="json", HTTP_IDEMPOTENCY_KEY="x"
+        "/api/v1/callbacks/", {"visitor_number": "+8613900001006"}, format="json", HTTP_IDEMPOTENCY_KEY="x"
     )
     assert (ours.status_code, theirs.status_code) == (201, 201)
     assert ours.json()["id"] != theirs.json()["id"]
@@ -190,3 +190,39 @@ def test_the_callback_list_costs_a_fixed_number_of_queries(
         api.client.post("/api/v1/callbacks/", {"visitor_number": f"+861390000100{n}"}, format="json")
     with django_assert_max_num_queries(6):  # type: ignore[operator]
         assert len(api.client.get("/api/v1/callbacks/").json()["results"]) == 5
+
+
+def test_asking_again_for_a_number_in_flight_returns_the_same_request(api: KeyedClient) -> None:
+    first = api.client.post("/api/v1/callbacks/", {"visitor_number": NUMBER}, format="json")
+    again = api.client.post("/api/v1/callbacks/", {"visitor_number": NUMBER}, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert CallbackRequest.objects.count() == 1
+
+
+def test_the_widgets_limits_apply_a_number_in_flight_elsewhere_is_refused(
+    api: KeyedClient, other_api: KeyedClient
+) -> None:
+    """RELIABILITY.md S1: one callback in flight per visitor number, across tenants."""
+    assert other_api.client.post("/api/v1/callbacks/", {"visitor_number": NUMBER}, format="json").status_code == 201
+    response = api.client.post("/api/v1/callbacks/", {"visitor_number": NUMBER}, format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "number_in_flight")
+    assert CallbackRequest.objects.count() == 1
+
+
+def test_the_widgets_limits_apply_three_per_number_in_ten_minutes(api: KeyedClient) -> None:
+    for _ in range(3):
+        created = api.client.post("/api/v1/callbacks/", {"visitor_number": NUMBER}, format="json").json()
+        assert api.client.post(f"/api/v1/callbacks/{created['id']}/cancel/").status_code == 200
+    fourth = api.client.post("/api/v1/callbacks/", {"visitor_number": NUMBER}, format="json")
+    assert (fourth.status_code, fourth.json()["code"]) == (429, "number_limit_10_minutes")
+    assert CallbackRequest.objects.count() == 3
+
+
+def test_the_widgets_number_policy_applies_shared_cost_and_foreign_numbers_are_refused(api: KeyedClient) -> None:
+    """RELIABILITY.md S3: only the tenant's country, only fixed and mobile numbers."""
+    shared_cost = api.client.post("/api/v1/callbacks/", {"visitor_number": "+864001234567"}, format="json")
+    foreign = api.client.post("/api/v1/callbacks/", {"visitor_number": "+12015550123"}, format="json")
+    assert (shared_cost.status_code, shared_cost.json()["code"]) == (400, "number_type_not_allowed")
+    assert (foreign.status_code, foreign.json()["code"]) == (400, "international_not_allowed")
+    assert not CallbackRequest.objects.exists()
