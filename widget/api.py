@@ -22,7 +22,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
@@ -98,6 +97,7 @@ def widget_api(*, write: bool, service_checks_origin: bool = False) -> Callable[
                     response["Access-Control-Max-Age"] = "600"
                 else:
                     response = view(request, widget, *args, **kwargs)
+                response.setdefault("Content-Language", translation.get_language())
             if origin and (allowed or getattr(response, "origin_refused", False)):
                 response["Access-Control-Allow-Origin"] = origin
             response["Vary"] = "Origin, Accept-Language"
@@ -195,14 +195,18 @@ def submit(request: HttpRequest, widget: selectors.Widget) -> HttpResponse:
                 raise refusal
             submission = services.submission_create(widget=widget, data=data, visitor=visitor)
         except WidgetRefusal as refusal:
-            return _error(refusal, refusal.http_status)
+            refused = _error(refusal, refusal.http_status)
+            refused["Content-Language"] = translation.get_language()
+            return refused
         status = selectors.visitor_status_of(request=submission.request)
         body = {
             "code": "duplicate" if submission.duplicate else "accepted",
             "duplicate": submission.duplicate,
             **status.as_dict(),
         }
-    return JsonResponse(body, status=200 if submission.duplicate else 201)
+        response = JsonResponse(body, status=200 if submission.duplicate else 201)
+        response["Content-Language"] = translation.get_language()
+    return response
 
 
 def _status_or_404(widget: selectors.Widget, request_id: str) -> selectors.VisitorStatus | None:
@@ -242,7 +246,6 @@ def request_events(request: HttpRequest, widget: selectors.Widget, request_id: s
                 if status.final or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
-                close_old_connections()
                 status = _status_or_404(widget, request_id)
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")
