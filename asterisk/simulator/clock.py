@@ -117,3 +117,4 @@ class Clock:
                     pass
                 continue
             self._run_until(self._heap[0].when)
+            await asyncio.sleep(0)  # let sockets breathe when the simulation runs behind

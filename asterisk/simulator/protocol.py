@@ -50,8 +50,9 @@ class Action:
 class ActionReader:
     """Splits a client's byte stream into actions (a blank line ends each one)."""
 
-    # manager.c caps a line at 1024 bytes and drops the session on overflow; be as strict about runaway input.
-    MAX_PENDING = 64 * 1024
+    # manager.c reads lines of at most 1024 bytes and drops the session when one is longer; be as strict
+    # about runaway input (a partial line this long is not an AMI client).
+    MAX_LINE = 8 * 1024
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -59,11 +60,11 @@ class ActionReader:
 
     def feed(self, data: bytes) -> Iterator[Action]:
         self._buffer += data
-        if len(self._buffer) > self.MAX_PENDING:
-            raise ValueError("AMI input line too long")
         while True:
             newline = self._buffer.find(b"\n")
             if newline < 0:
+                if len(self._buffer) > self.MAX_LINE:
+                    raise ValueError("AMI input line too long")
                 return
             raw, self._buffer = self._buffer[:newline], self._buffer[newline + 1 :]
             line = raw.rstrip(b"\r").decode("utf-8", errors="replace")

@@ -32,6 +32,8 @@ class Simulator:
 
     ``port=0`` picks a free port. ``time_scale`` compresses simulated time (0.01: 100x faster).
     ``read``/``write`` are the AMI user's classes; the default is what production's manager.conf grants.
+    ``write_timeout``: a client that leaves the socket full for this long (real seconds) is disconnected,
+    as Asterisk's ``writetimeout`` (100 ms) does.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class Simulator:
         channelvars: Iterable[str] = ("HUIBO_ATTEMPT",),
         recordings_dir: str | Path | None = None,
         restart_down_seconds: float = 1.5,
+        write_timeout: float | None = 0.1,
         interleaving: Interleaving | None = None,
         keep_history: bool = False,
     ) -> None:
@@ -64,6 +67,7 @@ class Simulator:
             ),
             interleaving=interleaving,
             restart_down_seconds=restart_down_seconds,
+            write_timeout=write_timeout,
             keep_history=keep_history,
         )
 

@@ -86,6 +86,7 @@ class AmiSession(asyncio.Protocol):
         self.started_wall = server.clock.wall()
         self.peer = ("127.0.0.1", 0)
         self.local = ("127.0.0.1", 0)
+        self._write_timer: asyncio.TimerHandle | None = None
         self.handled = 0  # actions answered so far (tests with a manual clock wait on it)
         self.waiting_for_time = False  # an action is waiting for simulated time to pass
 
@@ -110,8 +111,25 @@ class AmiSession(asyncio.Protocol):
         log.info("simulator.ami.disconnect session=%s user=%s", self.number, self.user and self.user.username)
         if self in self.server.sessions:
             self.server.sessions.remove(self)
+        self.resume_writing()
         if self.worker is not None:
             self.worker.cancel()
+
+    def pause_writing(self) -> None:
+        """The kernel's send buffer is full: the client is not reading. Asterisk's write blocks, and after
+        ``writetimeout`` (100 ms by default, real time) it gives up on the session."""
+        timeout = self.server.write_timeout
+        if timeout is not None and self._write_timer is None:
+            self._write_timer = asyncio.get_running_loop().call_later(timeout, self._write_timed_out)
+
+    def resume_writing(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_timed_out(self) -> None:
+        log.warning("simulator.ami.write_timeout session=%s user=%s", self.number, self.user and self.user.username)
+        self.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.silent or self.closing:
@@ -514,6 +532,8 @@ class AmiServer:
     restart_down_seconds: float = 1.5
     keep_history: bool = False
     manual_clock: bool = False
+    # manager.conf writetimeout, in real seconds (None: never give up on a slow reader)
+    write_timeout: float | None = 0.1
 
     def __post_init__(self) -> None:
         self.clock = Clock(self.time_scale, manual=self.manual_clock)

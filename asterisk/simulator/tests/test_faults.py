@@ -6,6 +6,7 @@ Each test tells one story; time runs 10-100x faster than real time.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 from asterisk.simulator import ALL_CLASSES, Simulator
@@ -280,5 +281,30 @@ def test_every_class_reaches_a_user_with_read_all() -> None:
             names = {m.get("Event") for m in client.messages if "Event" in m}
             assert {"VarSet", "Newexten", "SuccessfulAuth", "LocalBridge"} <= names
             assert ALL_CLASSES >= {"security", "dialplan"}
+
+    run(story)
+
+
+def test_a_client_that_stops_reading_is_disconnected_as_writetimeout_does() -> None:
+    """Asterisk gives up on a session whose socket stays full for writetimeout (100 ms): RELIABILITY R6."""
+
+    async def story() -> None:
+        async with Simulator(time_scale=0.01, read="all", write_timeout=0.05) as sim:
+            # a small receive window, so the server's socket fills after a few calls' events
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", sim.port))
+            sock.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=sock)
+            client = AmiClient(reader, writer, banner=await reader.readline())
+            await client.login()
+            # when: the calls' events pile up and the client reads nothing
+            for i in range(150):
+                await client.send_pairs(originate(f"cb-{i}", f"86138{i:08d}", "8613900001100"))
+            while sim.server.sessions:
+                await asyncio.sleep(0.01)  # polling the server's own state: there is no event to await
+            # then
+            assert sim.channels()  # the calls are not affected
+            assert await client.closed()
 
     run(story)
