@@ -11,7 +11,9 @@ from django.db.models import QuerySet
 
 from callback import selectors as callback_selectors
 from callback.models import CallbackRequest
+from cdr import selectors as cdr_selectors
 from cdr.models import CallDetailRecord
+from cdr.selectors import CdrFilter
 from integrations import redis_store
 from integrations.models import ApiKey, WebhookDelivery, WebhookSubscription
 from tenants.models import Enterprise
@@ -84,40 +86,22 @@ def callback_public_ids(*, enterprise: Enterprise, request_ids: Iterable[int]) -
     }
 
 
-# --- CDRs ---------------------------------------------------------------------------------------------------------
-# Until cdr/ has selectors of its own (issue 5), these read its model directly, always scoped by enterprise.
+# --- CDRs: cdr's own selectors, plus the one filter the API adds ----------------------------------------------
 
 
-@dataclass(frozen=True)
-class CdrFilters:
-    started_after: datetime | None = None
-    started_before: datetime | None = None
-    leg: str = ""
-    disposition: str = ""
-    callback_request_id: int | None = None
-    number: str = ""
+def cdrs_filtered(
+    *, enterprise: Enterprise, filters: CdrFilter | None = None, callback_request_id: int | None = None
+) -> QuerySet[CallDetailRecord]:
+    qs = cdr_selectors.cdrs_of(enterprise=enterprise, filters=filters)
+    return qs.filter(callback_request_id=callback_request_id) if callback_request_id is not None else qs
 
 
-def cdrs_of(*, enterprise: Enterprise, filters: CdrFilters | None = None) -> QuerySet[CallDetailRecord]:
-    filters = filters or CdrFilters()
-    qs = CallDetailRecord.objects.filter(enterprise=enterprise)
-    if filters.started_after is not None:
-        qs = qs.filter(started_at__gte=filters.started_after)
-    if filters.started_before is not None:
-        qs = qs.filter(started_at__lt=filters.started_before)
-    if filters.leg:
-        qs = qs.filter(role=filters.leg)
-    if filters.disposition:
-        qs = qs.filter(disposition=filters.disposition)
-    if filters.callback_request_id is not None:
-        qs = qs.filter(callback_request_id=filters.callback_request_id)
-    if filters.number:
-        qs = qs.filter(number=filters.number)
-    return qs
+def cdr_of(*, enterprise: Enterprise, pk: int) -> CallDetailRecord | None:
+    return cdr_selectors.cdrs_of(enterprise=enterprise).filter(pk=pk).first()
 
 
-def cdrs_by_ids(*, enterprise_id: int, ids: Iterable[int]) -> QuerySet[CallDetailRecord]:
-    return CallDetailRecord.objects.filter(enterprise_id=enterprise_id, pk__in=list(ids)).order_by("role", "pk")
+def cdrs_by_ids(*, enterprise: Enterprise, ids: Iterable[int]) -> QuerySet[CallDetailRecord]:
+    return cdr_selectors.cdrs_of(enterprise=enterprise).filter(pk__in=list(ids)).order_by("role", "pk")
 
 
 # --- operations: what /metrics and /readyz read at request time -----------------------------------------------

@@ -78,14 +78,14 @@ class CdrSerializer(serializers.Serializer):
 
 
 class CdrFilterSerializer(serializers.Serializer):
-    started_after = serializers.DateTimeField(required=False, help_text=_("Legs that started at or after."))
-    started_before = serializers.DateTimeField(required=False, help_text=_("Legs that started before."))
+    date_from = serializers.DateField(required=False, help_text=_("Legs that started on or after this day."))
+    date_to = serializers.DateField(required=False, help_text=_("Legs that started on or before this day."))
     leg = serializers.ChoiceField(choices=["enterprise", "visitor"], required=False)
     disposition = serializers.ChoiceField(
         choices=["answered", "busy", "no_answer", "congestion", "failed", "cancelled"], required=False
     )
+    number = serializers.CharField(required=False, max_length=20, help_text=_("Numbers containing these digits."))
     callback_id = serializers.UUIDField(required=False, help_text=_("Only the legs of this callback request."))
-    number = serializers.CharField(required=False, max_length=20)
 
 
 class CallbackFilterSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors as billing_selectors
+from cdr.selectors import CdrFilter
 from integrations import representations, selectors
 from integrations.api.authentication import ApiKeyAuthentication, ApiPrincipal
 from integrations.api.pagination import NewestFirstCursor, NewestIdFirstCursor, NewestIssuedFirstCursor
@@ -241,6 +242,7 @@ class CdrListView(ApiView):
     @extend_schema(
         operation_id="cdrs_list",
         summary="List CDRs (one per call leg), newest first",
+        description="Days are in the enterprise's time zone.",
         parameters=[CdrFilterSerializer, ENTERPRISE_PARAMETER],
         responses={200: _page_schema("CdrPage", CdrSerializer), **ERRORS},
     )
@@ -248,10 +250,13 @@ class CdrListView(ApiView):
         enterprise = self.enterprise()
         filters = _filters(CdrFilterSerializer, request)
         public_id = filters.pop("callback_id", None)
+        callback_request_id = None
         if public_id is not None:
             found = selectors.callback_request_of(enterprise=enterprise, public_id=str(public_id))
-            filters["callback_request_id"] = found.pk if found is not None else -1
-        queryset = selectors.cdrs_of(enterprise=enterprise, filters=selectors.CdrFilters(**filters))
+            callback_request_id = found.pk if found is not None else -1
+        queryset = selectors.cdrs_filtered(
+            enterprise=enterprise, filters=CdrFilter(**filters), callback_request_id=callback_request_id
+        )
         page, paginator = self.paginate(queryset, NewestIdFirstCursor)
         context = {
             "enterprise_slug": enterprise.slug,
@@ -273,7 +278,7 @@ class CdrDetailView(ApiView):
         enterprise = self.enterprise()
         if not cdr_id.isdigit() or len(cdr_id) > 18:
             raise exceptions.NotFound()
-        record = selectors.cdrs_of(enterprise=enterprise).filter(pk=int(cdr_id)).first()
+        record = selectors.cdr_of(enterprise=enterprise, pk=int(cdr_id))
         if record is None:
             raise exceptions.NotFound()
         context = {

@@ -127,10 +127,10 @@ def cdr_ready_published(*, enterprise_id: int, records: Sequence[Any]) -> None:
 def _cdrs_ready(*, enterprise_id: int, record_ids: list[int]) -> None:
     from integrations import selectors
 
-    records = list(selectors.cdrs_by_ids(enterprise_id=enterprise_id, ids=record_ids))
+    enterprise = selectors.enterprise_by_id(enterprise_id=enterprise_id)
+    records = list(selectors.cdrs_by_ids(enterprise=enterprise, ids=record_ids))
     if not records:
         return
-    enterprise = selectors.enterprise_by_id(enterprise_id=enterprise_id)
     callback_ids = selectors.callback_public_ids(
         enterprise=enterprise, request_ids={r.callback_request_id for r in records}
     )
