@@ -50,6 +50,7 @@ class Simulator:
         channelvars: Iterable[str] = ("HUIBO_ATTEMPT",),
         recordings_dir: str | Path | None = None,
         restart_down_seconds: float = 1.5,
+        booting_seconds: float = 0.0,
         write_timeout: float | None = 0.1,
         interleaving: Interleaving | None = None,
         keep_history: bool = False,
@@ -67,6 +68,7 @@ class Simulator:
             ),
             interleaving=interleaving,
             restart_down_seconds=restart_down_seconds,
+            booting_seconds=booting_seconds,
             write_timeout=write_timeout,
             keep_history=keep_history,
         )

@@ -9,10 +9,10 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .bus import EventBus
+from .bus import Event, EventBus
 from .channels import STATE_DESC, Channel
 from .clock import Clock
 from .interleaving import Interleaving
@@ -247,7 +247,7 @@ class AmiSession(asyncio.Protocol):
         self.user = user
         log.info("simulator.ami.login session=%s user=%s", self.number, username)
         self.write(response("Success", action.action_id, "Authentication accepted"))
-        if "system" in self.event_mask and "system" in user.read:
+        if "system" in self.event_mask and "system" in user.read and server.fully_booted:
             uptime = server.pbx.uptime
             self.write(
                 encode(
@@ -260,7 +260,7 @@ class AmiSession(asyncio.Protocol):
                     ]
                 )
             )
-        server.security_event(self, "SuccessfulAuth", [("UsingPassword", "0")], account=username, to_self=True)
+        server.security_event(self, "SuccessfulAuth", [("UsingPassword", "0")], account=username)
 
     async def action_logoff(self, action: Action) -> None:
         self.write(response("Goodbye", action.action_id, "Thanks for all the fish."))
@@ -534,6 +534,9 @@ class AmiServer:
     manual_clock: bool = False
     # manager.conf writetimeout, in real seconds (None: never give up on a slow reader)
     write_timeout: float | None = 0.1
+    # After a restart or crash AMI accepts logins this long before Asterisk is fully booted: the login reply
+    # then lacks FullyBooted, which follows as an event in its other field order (README, "Login").
+    booting_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.clock = Clock(self.time_scale, manual=self.manual_clock)
@@ -547,6 +550,7 @@ class AmiServer:
         self._clock_task: asyncio.Task[None] | None = None
         self.bound_port = 0
         self.restarts = 0
+        self.fully_booted = True
         self.listening = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -603,7 +607,6 @@ class AmiServer:
         extra: Iterable[tuple[str, str]],
         account: str,
         version: str = "1",
-        to_self: bool = False,
     ) -> None:
         """res_security_log's AMI side: every session reading ``security`` sees it."""
         now = self.clock.wall()
@@ -622,8 +625,6 @@ class AmiServer:
             *extra,
             ("SessionTV", session_tv),
         ]
-        from .bus import Event
-
         self.pbx.step(lambda: self.bus.emit(Event(name, "security,all", fields)))
 
     # -- faults ---------------------------------------------------------------------------------------
@@ -655,8 +656,6 @@ class AmiServer:
         self.clock.call_later(0.01, self.pbx.shutdown)
 
         def announce() -> None:
-            from .bus import Event
-
             self.bus.emit(Event("Shutdown", "system,all", [("Shutdown", "Cleanly"), ("Restart", "True")]))
 
         def close_all() -> None:
@@ -680,10 +679,22 @@ class AmiServer:
         self._schedule_boot(self.restart_down_seconds if down_seconds is None else down_seconds)
 
     def _schedule_boot(self, delay: float) -> None:
+        self.fully_booted = False
+
         def boot() -> None:
             self.pbx.reset()
             self.restarts += 1
             asyncio.get_running_loop().create_task(self._listen(self.bound_port))
+            if self.booting_seconds > 0:
+                self.clock.call_later(self.booting_seconds, booted)
+            else:
+                self.fully_booted = True
+
+        def booted() -> None:
+            self.fully_booted = True
+            uptime = str(self.pbx.uptime)
+            fields = [("Status", "Fully Booted"), ("Uptime", uptime), ("LastReload", uptime)]
+            self.bus.emit(Event("FullyBooted", "system,all", fields))
 
         self.clock.call_later(delay, boot)
 
@@ -694,10 +705,3 @@ class AmiServer:
 
     def describe(self) -> list[tuple[str, str]]:
         return [(c.name, STATE_DESC[c.state]) for c in self.pbx.channels]
-
-
-def make_users(entries: Iterable[AmiUser]) -> dict[str, AmiUser]:
-    return {user.username: user for user in entries}
-
-
-Callback = Callable[[], None]

@@ -308,3 +308,26 @@ def test_a_client_that_stops_reading_is_disconnected_as_writetimeout_does() -> N
             assert await client.closed()
 
     run(story)
+
+
+def test_a_login_while_asterisk_boots_gets_fully_booted_later_as_an_event() -> None:
+    """FullyBooted's two shapes: in the login reply once booted; as a later event, fields in another order,
+    when the login came during the boot."""
+
+    async def story() -> None:
+        async with Simulator(time_scale=0.01, booting_seconds=2.0) as sim:
+            client = await AmiClient.connect(sim.port)
+            await client.login()
+            sim.crash()
+            assert await client.closed()
+            # when: logging in as soon as AMI listens, before the boot completes
+            again = await _reconnect(sim)
+            reply = await again.login()
+            # then
+            assert reply["Message"] == "Authentication accepted"
+            booted = await again.event("FullyBooted")
+            assert list(booted) == ["Event", "Privilege", "Status", "Uptime", "LastReload"]
+            assert int(booted["Uptime"]) >= 1
+            assert again.messages.index(reply) < again.messages.index(booted)
+
+    run(story)
