@@ -12,6 +12,8 @@ from callback.models import AsteriskNode, CallbackRequest
 from callback.services import outcomes, placement
 from cdr import services as cdr_services
 from integrations import metrics
+from integrations.models import WebhookDelivery
+from integrations.services import webhooks
 from integrations.tests.conftest import KeyedClient, metric_value, run_integrations_callbacks
 
 pytestmark = pytest.mark.django_db
@@ -33,10 +35,15 @@ def _committed(capture: Callable[..., object], step: Callable[[], object]) -> ob
     return result
 
 
-def test_a_completed_callback_is_counted_from_request_to_cdr(
+def test_a_completed_callback_is_counted_from_request_to_cdr_and_published(
     api: KeyedClient, django_capture_on_commit_callbacks: Callable[..., object]
 ) -> None:
-    # given a node, and a callback asked for over the API
+    # given a node, a webhook subscribed to every event, and a callback asked for over the API
+    webhooks.webhook_subscription_create(
+        enterprise=api.enterprise,  # type: ignore[arg-type]
+        url="https://crm.example.com/hook",
+        events=[event.value for event in webhooks.WebhookEvent],
+    )
     node = AsteriskNode.objects.create(name="pbx-1", host="127.0.0.1", username="huibo", secret="s", ami_state="up")
     created = api.client.post("/api/v1/callbacks/", {"visitor_number": "+8613900001005"}, format="json")
     request = CallbackRequest.objects.get(correlation_id=created.json()["id"])
@@ -98,6 +105,18 @@ def test_a_completed_callback_is_counted_from_request_to_cdr(
     assert value("huibo_callback_requests_in_flight", status="connected") == 0
     assert value("huibo_asterisk_node_up", node=node.name) == 1
     assert value("huibo_asterisk_node_live_calls", node=node.name) == 0
+    # and every event of the call was published once, the CDRs' with the call's public id
+    deliveries = WebhookDelivery.objects.order_by("id")
+    assert [d.event_type for d in deliveries] == [
+        "callback.accepted",
+        "callback.enterprise_answered",
+        "callback.connected",
+        "callback.completed",
+        "cdr.ready",
+    ]
+    cdr_ready = deliveries.last().payload["data"]  # type: ignore[union-attr]
+    assert cdr_ready["callback_id"] == str(request.correlation_id)
+    assert sorted(c["leg"] for c in cdr_ready["cdrs"]) == ["enterprise", "visitor"]
 
 
 def test_a_histogram_is_cumulative_with_sum_and_count() -> None:
