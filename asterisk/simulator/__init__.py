@@ -20,7 +20,8 @@ by the last four digits with the same codes, any other number ringing 2 s and ta
 from .interleaving import Interleaving
 from .replay import ReplayServer
 from .runner import Simulator, SimulatorThread
-from .server import ALL_CLASSES, PRODUCTION_READ, PRODUCTION_WRITE, AmiServer, AmiUser
+from .server import AmiServer
+from .users import ALL_CLASSES, PRODUCTION_READ, PRODUCTION_WRITE, AmiUser
 
 __all__ = [
     "ALL_CLASSES",

@@ -13,7 +13,7 @@ import signal
 
 from .replay import ReplayServer
 from .runner import Simulator
-from .server import PRODUCTION_READ, PRODUCTION_WRITE
+from .users import PRODUCTION_READ, PRODUCTION_WRITE
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,8 @@ from typing import TypeVar
 
 from .interleaving import Interleaving
 from .pbx import PbxSettings
-from .server import PRODUCTION_READ, PRODUCTION_WRITE, AmiServer, AmiUser, parse_classes
+from .server import AmiServer
+from .users import PRODUCTION_READ, PRODUCTION_WRITE, AmiUser, parse_classes
 
 T = TypeVar("T")
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from asterisk.simulator.interleaving import Interleaving
 from asterisk.simulator.pbx import PbxSettings
 from asterisk.simulator.protocol import BANNER, Fields
-from asterisk.simulator.server import ALL_CLASSES, AmiServer, AmiUser
+from asterisk.simulator.server import AmiServer
 from asterisk.simulator.transcript import Closed, Connected, Ran, Received, Sent, Transcript, parse_fields
+from asterisk.simulator.users import ALL_CLASSES, AmiUser
 
 
 def shared_dir() -> Path:
