@@ -103,7 +103,9 @@ class Originate:
             conflict = pbx.uniqueid_in_use(wanted) if wanted else None
             if conflict is not None:
                 # channel.c logs this and refuses to allocate the channel; the client sees a failed originate.
-                log.error("Channel Unique ID '%s' already in use by channel %s", wanted, conflict.name)
+                log.error(
+                    "Channel Unique ID '%s' already in use by channel %s(%#x)", wanted, conflict.name, id(conflict)
+                )
                 self.fail(reason=0)
                 return
         pair = pbx.new_local_pair(exten, context, None, (r.channel_id, r.other_channel_id))

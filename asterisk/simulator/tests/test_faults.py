@@ -9,6 +9,8 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from asterisk.simulator import ALL_CLASSES, Simulator
 from asterisk.simulator.tests.client import AmiClient, originate
 
@@ -122,9 +124,10 @@ def test_events_off_at_login_silences_events_until_the_events_action_turns_them_
     run(story)
 
 
-def test_a_second_originate_reusing_a_live_channel_id_places_no_second_call() -> None:
-    """Channel Unique ID already in use: the first call goes on, the second fails with Reason 0 and that
-    Uniqueid; once the first call has ended, the id is free again."""
+def test_a_second_originate_reusing_a_live_channel_id_places_no_second_call(caplog: pytest.LogCaptureFixture) -> None:
+    """Channel Unique ID already in use: channel.c refuses to allocate the channel and logs why; over AMI the
+    Originate was queued and then fails with Reason 0 and that Uniqueid (as when no channel can be made,
+    transcript 08b). The first call goes on; once it has ended, the id is free again."""
 
     async def story() -> None:
         async with Simulator(time_scale=0.01) as sim:
@@ -139,6 +142,7 @@ def test_a_second_originate_reusing_a_live_channel_id_places_no_second_call() ->
             assert (failed["Response"], failed["Reason"], failed["Uniqueid"]) == ("Failure", "0", "attempt-9-a")
             assert failed["Channel"] == f"Local/{AGENT_STAYS_UP}@huibo-outbound"
             assert len(sim.channels()) == 4
+            assert "Channel Unique ID 'attempt-9-a' already in use by channel Local/" in caplog.text
             # and after the first call ended, the id can be used again
             first_leg = next(name for name in sim.channels() if name.endswith(";1"))
             await client.send(Action="Hangup", ActionID="h", Channel=first_leg)
