@@ -11,7 +11,7 @@ of the last pair has hung up, INVALID when the extension does not exist.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -45,7 +45,7 @@ class Event:
 @dataclass
 class EventBus:
     interleaving: Interleaving | None = None
-    subscribers: list[Subscriber] = field(default_factory=list)
+    subscribers: Sequence[Subscriber] = field(default_factory=list)
     _burst: list[Event] | None = None
     _depth: int = 0
     _open_pairs: dict[str, set[int]] = field(default_factory=dict)

@@ -313,22 +313,25 @@ def _compare(tokens: list[str]) -> tuple[str, list[str]]:
     if tokens and tokens[0] in ("=", "!=", ">", "<", ">=", "<="):
         op = tokens[0]
         right, tokens = _atom(tokens[1:])
-        a: float | str
-        b: float | str
         try:
-            a, b = float(left), float(right)
+            result = _ordered(op, float(left), float(right))  # both numbers: numeric comparison
         except ValueError:
-            a, b = left, right
-        result = {
-            "=": a == b,
-            "!=": a != b,
-            ">": a > b,  # type: ignore[operator]
-            "<": a < b,  # type: ignore[operator]
-            ">=": a >= b,  # type: ignore[operator]
-            "<=": a <= b,  # type: ignore[operator]
-        }[op]
+            result = _ordered(op, left, right)  # otherwise as strings, as ast_expr does
         return ("1" if result else "0"), tokens
     return left, tokens
+
+
+def _ordered(op: str, a: float | str, b: float | str) -> bool:
+    if op == "=":
+        return a == b
+    if op == "!=":
+        return a != b
+    if isinstance(a, float) and isinstance(b, float):
+        x: tuple[float, str] = (a, "")
+        y: tuple[float, str] = (b, "")
+    else:
+        x, y = (0.0, str(a)), (0.0, str(b))
+    return {">": x > y, "<": x < y, ">=": x >= y, "<=": x <= y}[op]
 
 
 def _atom(tokens: list[str]) -> tuple[str, list[str]]:

@@ -146,15 +146,34 @@ class Pbx:
 
     # -- events ----------------------------------------------------------------------------------------
 
-    def emit(self, name: str, fields: Fields, privilege: str = CALL, **extra: object) -> None:
-        self.bus.emit(Event(name, privilege, fields, **extra))  # type: ignore[arg-type]
+    def emit(
+        self,
+        name: str,
+        fields: Fields,
+        privilege: str = CALL,
+        *,
+        device: str | None = None,
+        device_invalid: bool = False,
+        opens: LocalPair | None = None,
+        closes: LocalPair | None = None,
+    ) -> None:
+        self.bus.emit(Event(name, privilege, fields, device, device_invalid, opens, closes))
 
     def snap(self, chan: Channel, prefix: str = "") -> Fields:
         return snapshot(chan, self.settings.channelvars, prefix)
 
-    def chan_event(self, name: str, chan: Channel, extra: Fields = (), privilege: str = CALL, **kw: object) -> None:  # type: ignore[assignment]
+    def chan_event(
+        self,
+        name: str,
+        chan: Channel,
+        extra: Fields | None = None,
+        privilege: str = CALL,
+        *,
+        closes: LocalPair | None = None,
+    ) -> None:
+        """An event about one channel: its snapshot, then ``extra``. It publishes a fresh snapshot."""
         chan.cached_snapshot = None
-        self.emit(name, [*self.snap(chan), *extra], privilege, **kw)
+        self.emit(name, [*self.snap(chan), *(extra or [])], privilege, closes=closes)
 
     def newexten(self, chan: Channel, app: str, data: str) -> None:
         chan.app, chan.app_data = app, data

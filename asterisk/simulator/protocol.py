@@ -32,8 +32,11 @@ class Action:
 
     @property
     def action_id(self) -> str | None:
-        value = self.get("ActionID", None)  # type: ignore[arg-type]
-        return value
+        """None when the action had no ActionID header (then replies carry none either)."""
+        for name, value in self.headers:
+            if name.lower() == "actionid":
+                return value
+        return None
 
     def get(self, key: str, default: str = "") -> str:
         lowered = key.lower()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .interleaving import Interleaving
 from .pbx import PbxSettings
@@ -135,8 +135,8 @@ class SimulatorThread:
     Takes the same keyword arguments as :class:`Simulator`.
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        self._kwargs = kwargs
+    def __init__(self, **kwargs: Any) -> None:
+        self._kwargs: dict[str, Any] = kwargs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -166,7 +166,7 @@ class SimulatorThread:
         async def run() -> None:
             self._stopped = asyncio.Event()
             try:
-                self.simulator = Simulator(**self._kwargs)  # type: ignore[arg-type]
+                self.simulator = Simulator(**self._kwargs)
                 await self.simulator.start()
             except BaseException as exc:  # reported to start()
                 self._error = exc

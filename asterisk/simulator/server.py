@@ -72,7 +72,7 @@ class AmiServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.clock.start(loop)
-        self.bus.subscribers = self.sessions  # type: ignore[assignment]
+        self.bus.subscribers = self.sessions
         await self._listen(self.port)
         self._clock_task = loop.create_task(self.clock.run())
 
