@@ -13,6 +13,13 @@ Public API:
 * :class:`Interleaving`: replay a recording's interleaving of simultaneous events (fidelity tests);
 * ``python -m asterisk.simulator``: the demo's simulated Asterisk.
 
+Modules, each after the part of Asterisk it mirrors: ``session`` (manager.c sessions and actions),
+``server`` (the process: listener, faults), ``users`` (manager.conf users and classes), ``pbx`` (channel
+core, Local channels, hangups, restart), ``apps`` (pbx.c and the applications), ``dial`` (app_dial and the
+bridge), ``originate`` (Originate's outgoing thread), ``cdr``, ``bus`` (event fan-out, device state),
+``dialplan`` (extensions.conf, substitution), ``channels``, ``clock`` (simulated time), ``protocol`` (framing),
+``transcript``/``replay``/``interleaving`` (the recordings), ``runner`` and ``recording``.
+
 Numbers choose behaviours (``dialplan.py``): in ``[phones]`` exactly as recorded; in ``[huibo-outbound]``
 by the last four digits with the same codes, any other number ringing 2 s and talking 60 s.
 """

@@ -58,6 +58,7 @@ class AmiServer:
         self.pbx = Pbx(self.clock, self.bus, self.settings)
         self.clock.step = self.pbx.step
         self.sessions: list[AmiSession] = []
+        self.bus.subscribers = self.sessions  # events go to every open session
         self.all_sessions: list[AmiSession] = []  # every session ever accepted, in order
         self.faults = FaultState()
         self._server: asyncio.base_events.Server | None = None
@@ -72,7 +73,6 @@ class AmiServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.clock.start(loop)
-        self.bus.subscribers = self.sessions
         await self._listen(self.port)
         self._clock_task = loop.create_task(self.clock.run())
 
