@@ -2,8 +2,8 @@
 
 * web: integrations.middleware.RequestIdMiddleware takes ``X-Request-ID`` (or makes one), keeps it in a
   context variable for the request and sends it back;
-* Celery: the id travels in the task message's headers (``huibo_request_id``) and is restored in the worker
-  before the task runs, so the task's log lines carry it;
+* Celery: the id travels in the task message's headers (``huibo_request_id``); in the worker the log filter
+  reads it, and the task id, from the task running on the thread;
 * listener: calls are followed by ``CallbackRequest.correlation_id`` (logged as ``correlation_id``).
 
 ``LOG_FORMAT=json`` (the default without DEBUG) writes one JSON object per line through python-json-logger
@@ -23,11 +23,36 @@ REQUEST_ID_HEADER = "huibo_request_id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 _request_id: ContextVar[str | None] = ContextVar("huibo_request_id", default=None)
-_task_id: ContextVar[str | None] = ContextVar("huibo_task_id", default=None)
+
+
+def _celery_request() -> Any:
+    """The request of the Celery task running on this thread, if any.
+
+    Read from Celery's own per-thread task stack rather than copied into a context variable: asyncio loops
+    and threads started inside a task (the AMI pool) copy context variables and would log the task's ids
+    for ever after.
+    """
+    from celery import current_task
+
+    task = current_task._get_current_object()  # None outside a task
+    return task.request if task is not None else None
+
+
+def _task_request_id(request: Any) -> str | None:
+    value = getattr(request, REQUEST_ID_HEADER, None) or (getattr(request, "headers", None) or {}).get(
+        REQUEST_ID_HEADER
+    )
+    return value if isinstance(value, str) else None
 
 
 def current_request_id() -> str | None:
-    return _request_id.get()
+    """The web request's id, or the id the running Celery task was queued with."""
+    request_id = _request_id.get()
+    if request_id is None:
+        request = _celery_request()
+        if request is not None:
+            request_id = _task_request_id(request)
+    return request_id
 
 
 def new_request_id() -> str:
@@ -52,10 +77,11 @@ class RequestIdFilter(logging.Filter):
     """Puts ``request_id`` (and ``task_id`` in a Celery task) on every record, so both formats can use them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        task = _celery_request()
         if not hasattr(record, "request_id"):
-            record.request_id = _request_id.get()
+            record.request_id = _request_id.get() or (_task_request_id(task) if task is not None else None)
         if not hasattr(record, "task_id"):
-            record.task_id = _task_id.get()
+            record.task_id = getattr(task, "id", None) if task is not None else None
         return True
 
 
@@ -79,28 +105,13 @@ class JsonFormatter(_JsonFormatter):
 
 
 def _on_publish(headers: dict[str, Any] | None = None, **_kwargs: Any) -> None:
-    request_id = _request_id.get()
+    """Celery's before_task_publish: a task queued while serving a request (or by a task) carries its id."""
+    request_id = current_request_id()
     if headers is not None and request_id and REQUEST_ID_HEADER not in headers:
         headers[REQUEST_ID_HEADER] = request_id
-
-
-def _on_prerun(task_id: str | None = None, task: Any = None, **_kwargs: Any) -> None:
-    request = getattr(task, "request", None)
-    request_id = getattr(request, REQUEST_ID_HEADER, None) or (getattr(request, "headers", None) or {}).get(
-        REQUEST_ID_HEADER
-    )
-    _request_id.set(request_id)
-    _task_id.set(task_id)
-
-
-def _on_postrun(**_kwargs: Any) -> None:
-    _request_id.set(None)
-    _task_id.set(None)
 
 
 def connect_celery_request_id() -> None:
     from celery import signals
 
     signals.before_task_publish.connect(_on_publish, weak=False, dispatch_uid="huibo-request-id-publish")
-    signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="huibo-request-id-prerun")
-    signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="huibo-request-id-postrun")

@@ -6,7 +6,7 @@ import logging
 import pytest
 from django.test import Client
 
-from integrations import logs
+from integrations import logs, tasks
 from integrations.tests.conftest import KeyedClient
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,7 @@ def test_json_lines_carry_the_request_id_and_extra_fields() -> None:
     }
 
 
-def test_the_request_id_travels_in_a_celery_tasks_headers() -> None:
+def test_the_request_id_travels_in_a_celery_tasks_headers(caplog: pytest.LogCaptureFixture) -> None:
     # given a task published while a web request is being served
     token = logs.bind_request_id("req-42")
     headers: dict[str, object] = {}
@@ -55,18 +55,13 @@ def test_the_request_id_travels_in_a_celery_tasks_headers() -> None:
     finally:
         logs.unbind_request_id(token)
     assert headers == {logs.REQUEST_ID_HEADER: "req-42"}
-
-    # when a worker runs it (Celery exposes message headers on task.request)
-    class Request:
-        huibo_request_id = "req-42"
-
-    class Task:
-        request = Request()
-
-    logs._on_prerun(task_id="t-1", task=Task())
-    record = logging.LogRecord("integrations.tasks", logging.INFO, __file__, 1, "ran", (), None)
+    # when a worker runs it with those headers
+    caplog.set_level(logging.INFO)
+    result = tasks.worker_heartbeat.apply(args=("celery",), headers=headers, task_id="t-1")
+    # then its log lines carry the request id and the task id; outside the task, nothing is left behind
+    [record] = [r for r in caplog.records if r.getMessage().startswith("Task integrations.tasks.worker_heartbeat")]
     line = _json_line(record)
-    logs._on_postrun()
-    # then its log lines carry the request id and the task id
+    assert result.successful()
     assert (line["request_id"], line["task_id"]) == ("req-42", "t-1")
     assert logs.current_request_id() is None
+    assert "task_id" not in _json_line(logging.LogRecord("x", logging.INFO, __file__, 1, "after", (), None))
