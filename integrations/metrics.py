@@ -83,6 +83,10 @@ LEG_OUTCOMES = CounterSpec(
 BILLABLE_SECONDS = CounterSpec(
     "huibo_billing_billable_seconds", "Billable (answered) seconds recorded in CDRs, by leg.", ("role",)
 )
+# For monitoring only (a float in Prometheus); the money itself is Decimal in billing's ledger.
+BILLING_CHARGED = CounterSpec(
+    "huibo_billing_charged_amount", "Charges rated on CDRs, in the account's currency.", ("currency",)
+)
 WEBHOOK_DELIVERIES = CounterSpec(
     "huibo_webhook_delivery_attempts", "Webhook POSTs, by event type and result.", ("event", "result")
 )
@@ -96,6 +100,7 @@ COUNTERS: tuple[CounterSpec, ...] = (
     CALLBACK_TRANSITIONS,
     LEG_OUTCOMES,
     BILLABLE_SECONDS,
+    BILLING_CHARGED,
     WEBHOOK_DELIVERIES,
 )
 HISTOGRAMS: tuple[HistogramSpec, ...] = (HTTP_LATENCY, CALLBACK_SETUP, CALLBACK_TALK, WEBHOOK_LATENCY)

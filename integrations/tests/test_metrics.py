@@ -68,11 +68,12 @@ def test_a_completed_callback_is_counted_from_request_to_cdr_and_published(
         django_capture_on_commit_callbacks,
         lambda: outcomes.attempt_connected(Connected(channel_id=channel, at=connected_at)),
     )
+    hung_up = connected_at + timedelta(seconds=30)
     ended = AttemptEnded(
         channel_id=channel,
-        at=connected_at + timedelta(seconds=30),
-        first=LegReport(Disposition.ANSWERED, answered_at=t0 + timedelta(seconds=1), ended_at=connected_at),
-        second=LegReport(Disposition.ANSWERED, answered_at=connected_at, hung_up_first=True),
+        at=hung_up,
+        first=LegReport(Disposition.ANSWERED, answered_at=t0 + timedelta(seconds=1), ended_at=hung_up),
+        second=LegReport(Disposition.ANSWERED, answered_at=connected_at, ended_at=hung_up, hung_up_first=True),
         connected_at=connected_at,
     )
     _committed(django_capture_on_commit_callbacks, lambda: outcomes.attempt_ended(ended))
@@ -98,6 +99,7 @@ def test_a_completed_callback_is_counted_from_request_to_cdr_and_published(
     assert value(transitions, event="hang_up", to_status="completed", reason="visitor_hung_up") == 1
     assert value("huibo_callback_leg_outcomes_total", role="enterprise", disposition="answered") == 1
     assert value("huibo_callback_leg_outcomes_total", role="visitor", disposition="answered") == 1
+    assert value("huibo_billing_billable_seconds_total", role="visitor") == 30
     assert value("huibo_callback_time_to_connect_seconds_count") == 1
     assert value("huibo_callback_talk_duration_seconds_count") == 1
     assert value("huibo_http_requests_total", method="POST", route="/api/v1/callbacks/", status="201") == 1
