@@ -35,5 +35,13 @@ test: lint services
 bench-engine: venv services
 	$(PY) bench/engine.py
 
+# 1,000,000 leg CDRs of 1,000 tenants in a database of its own: legs rated per second, the month's invoice run.
+bench-billing: venv services
+	$(PY) bench/billing.py
+
+# The widget's submit endpoint on a real gunicorn: accepted/s, latency, and the same INSERTs and Redis calls bare.
+bench-widget: venv services
+	$(PY) bench/widget.py
+
 clean:
 	rm -rf $(VENV) var/* test-output

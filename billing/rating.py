@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -112,9 +113,90 @@ class RateRow:
     tariff: Tariff
 
 
-@lru_cache(maxsize=200_000)
+_Desc = tuple[frozenset[int], "re.Pattern[str]"] | None
+_EXCLUDED_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
+
+
+def _desc(description: Any) -> _Desc:
+    if description is None or not description.national_number_pattern:
+        return None
+    return frozenset(description.possible_length), re.compile(description.national_number_pattern)
+
+
+def _matches(national: str, description: _Desc) -> bool:
+    if description is None:
+        return False
+    lengths, pattern = description
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+@dataclass(frozen=True)
+class _HomeNumbering:
+    """The home region's number-type patterns, from phonenumbers' own metadata, applied by the same rules as
+    phonenumbers.number_type (about 50 times faster than parsing each number: rating runs it per leg)."""
+
+    country_code: str
+    general: _Desc
+    excluded: tuple[_Desc, ...]
+    fixed_line: _Desc
+    mobile: _Desc
+    same_mobile_and_fixed_line: bool
+    # A national number phonenumbers may strip a national prefix from ("0…" in China): asked of phonenumbers.
+    prefix_for_parsing: "re.Pattern[str] | None"
+
+    def kind(self, national: str) -> NumberType | None:
+        if not _matches(national, self.general) or any(_matches(national, d) for d in self.excluded):
+            return None
+        if _matches(national, self.fixed_line):
+            return NumberType.FIXED_LINE  # fixed line, or "fixed line or mobile": billed as fixed line
+        if not self.same_mobile_and_fixed_line and _matches(national, self.mobile):
+            return NumberType.MOBILE
+        return None
+
+
+@lru_cache(maxsize=64)
+def _home_numbering(region: str) -> _HomeNumbering | None:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    if metadata is None or len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code or 0, ())) != 1:
+        return None  # a calling code shared by several regions (+1, +7): leave it to phonenumbers
+    return _HomeNumbering(
+        country_code=str(metadata.country_code),
+        general=_desc(metadata.general_desc),
+        excluded=tuple(_desc(getattr(metadata, name)) for name in _EXCLUDED_TYPES),
+        fixed_line=_desc(metadata.fixed_line),
+        mobile=_desc(metadata.mobile),
+        same_mobile_and_fixed_line=bool(metadata.same_mobile_and_fixed_line_pattern),
+        prefix_for_parsing=re.compile(metadata.national_prefix_for_parsing)
+        if metadata.national_prefix_for_parsing
+        else None,
+    )
+
+
+def _calling_code(digits: str) -> str | None:
+    for length in (1, 2, 3):
+        if int(digits[:length] or "0") in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return digits[:length]
+    return None
+
+
 def classify_number(digits: str, home_country: str) -> NumberType | None:
     """Mobile, fixed line or international as seen from ``home_country``; None for anything else (premium…)."""
+    home = _home_numbering(home_country)
+    if home is None or not digits.isdigit():
+        return classify_number_reference(digits, home_country)
+    code = _calling_code(digits)
+    national = digits[len(code) :] if code else ""
+    if code is None or not 2 <= len(national) <= 17:
+        return None
+    if code != home.country_code:
+        return NumberType.INTERNATIONAL
+    if home.prefix_for_parsing is not None and home.prefix_for_parsing.match(national):
+        return classify_number_reference(digits, home_country)
+    return home.kind(national)
+
+
+def classify_number_reference(digits: str, home_country: str) -> NumberType | None:
+    """The same question asked of phonenumbers itself (the reference the fast path is tested against)."""
     try:
         parsed = phonenumbers.parse(f"+{digits}")
     except phonenumbers.NumberParseException:

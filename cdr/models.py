@@ -18,7 +18,7 @@ class CallDetailRecord(models.Model):
         VISITOR = "visitor", _("Visitor leg")
 
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="cdrs")
-    callback_request_id = models.BigIntegerField(db_index=True)
+    callback_request_id = models.BigIntegerField()
     attempt_id = models.BigIntegerField()
     role = models.CharField(_("leg"), max_length=12, choices=Leg.choices)
     number = models.CharField(_("number"), max_length=20)
@@ -63,9 +63,8 @@ class CallDetailRecord(models.Model):
         ]
         indexes = [
             models.Index(fields=["enterprise", "-started_at"]),
+            # Only what invoicing needs: every index a CDR carries is written again when an invoice claims it.
             models.Index(fields=["enterprise", "ended_at"], name="cdr_uninvoiced", condition=models.Q(invoice=None)),
-            models.Index(fields=["invoice"], name="cdr_invoice", condition=~models.Q(invoice=None)),
-            models.Index(fields=["-started_at"]),
         ]
 
     def __str__(self) -> str:

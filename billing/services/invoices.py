@@ -14,7 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -27,6 +27,9 @@ from huibo.errors import ApplicationError
 from tenants.models import Enterprise
 
 logger = logging.getLogger(__name__)
+
+# Tenants invoiced per transaction in the monthly run.
+_MONTH_RUN_BATCH = 25
 
 
 class InvoiceError(ApplicationError):
@@ -66,11 +69,13 @@ def invoice_issue(
     period_end: date,
     issued_by: AbstractBaseUser | None = None,
     now: datetime | None = None,
+    once: bool = False,
 ) -> Invoice | None:
     """Invoice the tenant's uninvoiced rated CDRs that ended before ``period_end`` (exclusive, tenant's time zone).
 
-    Returns None when there is nothing to invoice. Late CDRs of an earlier, already invoiced period land on the
-    next invoice, so no CDR is ever left out.
+    Returns None when there is nothing to invoice, or with ``once`` when this tenant already has an invoice for
+    exactly this period. Late CDRs of an earlier, already invoiced period land on the next invoice, so no CDR is
+    ever left out.
     """
     if period_start >= period_end:
         raise InvoiceError("invalid_period", _("The period must end after it starts."))
@@ -80,6 +85,13 @@ def invoice_issue(
         account = BillingAccount.objects.select_for_update().filter(enterprise=enterprise).first()
         if account is None:
             raise InvoiceError("no_billing_account", _("This enterprise has no billing account."))
+        if (
+            once
+            and Invoice.objects.filter(
+                enterprise=enterprise, kind=Invoice.Kind.INVOICE, period_start=period_start, period_end=period_end
+            ).exists()
+        ):
+            return None
         invoice_id, marked_ids, groups = _mark_cdrs(enterprise_id=enterprise.pk, until=until)
         if not groups:
             return None
@@ -169,18 +181,34 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
     return start, end
 
 
-def invoices_issue_month(*, year: int, month: int, issued_by: AbstractBaseUser | None = None) -> list[Invoice]:
-    """The monthly run: one invoice per billed tenant with usage, each in its own transaction (idempotent)."""
+def invoices_issue_month(
+    *, year: int, month: int, issued_by: AbstractBaseUser | None = None, batch_size: int = _MONTH_RUN_BATCH
+) -> list[Invoice]:
+    """The monthly run: one invoice per billed tenant with usage; a tenant invoiced for the month already is skipped.
+
+    Tenants are invoiced ``batch_size`` to a transaction (one commit, not one per tenant), each invoice in its own
+    savepoint: a tenant whose invoice fails is logged and skipped, and its number is not used.
+    """
     start, end = month_bounds(year, month)
+    done = set(
+        Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start=start, period_end=end).values_list(
+            "enterprise_id", flat=True
+        )
+    )
+    pending = [e for e in Enterprise.objects.filter(billing_account__isnull=False).order_by("pk") if e.pk not in done]
     issued = []
-    for enterprise in Enterprise.objects.filter(billing_account__isnull=False).order_by("pk"):
-        if Invoice.objects.filter(
-            enterprise=enterprise, kind=Invoice.Kind.INVOICE, period_start=start, period_end=end
-        ).exists():
-            continue
-        invoice = invoice_issue(enterprise=enterprise, period_start=start, period_end=end, issued_by=issued_by)
-        if invoice is not None:
-            issued.append(invoice)
+    for offset in range(0, len(pending), batch_size):
+        with transaction.atomic():
+            for enterprise in pending[offset : offset + batch_size]:
+                try:
+                    invoice = invoice_issue(
+                        enterprise=enterprise, period_start=start, period_end=end, issued_by=issued_by, once=True
+                    )
+                except (ApplicationError, DatabaseError) as error:
+                    logger.error("billing.invoice.month_run_failed enterprise=%s error=%s", enterprise.pk, error)
+                    continue
+                if invoice is not None:
+                    issued.append(invoice)
     logger.info("billing.invoice.month_run year=%s month=%s issued=%s", year, month, len(issued))
     return issued
 
@@ -231,6 +259,6 @@ def invoice_void(*, invoice: Invoice, reason: str, voided_by: AbstractBaseUser |
             for line in original.lines.all()
         )
         Invoice.objects.filter(pk=original.pk).update(status=Invoice.Status.VOIDED, voided_at=now)
-        CallDetailRecord.objects.filter(invoice=original).update(invoice=None)
+        CallDetailRecord.objects.filter(enterprise_id=original.enterprise_id, invoice=original).update(invoice=None)
     logger.info("billing.invoice.voided number=%s credit_note=%s", original.number, credit.number)
     return credit

@@ -8,10 +8,13 @@ adjustment keyed by the CDR and its new charge.
 
 import io
 import logging
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -112,9 +115,42 @@ class RatingRun:
 def cdrs_rate(*, enterprise_ids: Iterable[int] | None = None, until: datetime | None = None) -> RatingRun:
     """Rate (or re-rate) every CDR not on an invoice, in bulk, with each tenant's current plan.
 
-    Reads with a server-side cursor, rates in Python with the compiled plan, and writes only the rows whose
-    charge changed, through COPY into a temporary table and one UPDATE per batch.
+    Reads with a server-side cursor, rates in Python with the compiled plan, and writes only the rows whose charge
+    changed, through COPY into a temporary table and one UPDATE per batch. Outside a caller's transaction the
+    writes run on a second connection in a writer thread, so PostgreSQL applies batch N while Python rates batch
+    N+1 (the writer's batches commit together at the end); inside one, everything runs on the caller's connection.
     """
+    contexts = _contexts(enterprise_ids)
+    legs = unrated = 0
+    writer: _Writer = _InlineWriter() if connection.in_atomic_block else _ThreadWriter()
+    try:
+        with transaction.atomic():
+            reader = connection.connection.cursor(name="billing_rate_reader")
+            reader.itersize = _BULK_BATCH
+            reader.execute(
+                "SELECT id, enterprise_id, role, number, billable_seconds, disposition, charge, billed_seconds, "
+                "destination_group FROM cdr_calldetailrecord WHERE invoice_id IS NULL AND ended_at < %s ORDER BY id",
+                [until or datetime.max.replace(tzinfo=UTC)],
+            )
+            while True:
+                rows = reader.fetchmany(_BULK_BATCH)
+                if not rows:
+                    break
+                batch = _rate_rows(rows, contexts)
+                legs += batch.legs
+                unrated += batch.unrated
+                if batch.pending:
+                    writer.write(batch)
+            reader.close()
+        changed = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    logger.info("billing.rating.run legs=%s changed=%s unrated=%s", legs, changed, unrated)
+    return RatingRun(legs=legs, changed=changed, unrated=unrated)
+
+
+def _contexts(enterprise_ids: Iterable[int] | None) -> dict[int, RatingContext]:
     accounts = BillingAccount.objects.select_related("rate_plan", "enterprise")
     if enterprise_ids is not None:
         accounts = accounts.filter(enterprise_id__in=list(enterprise_ids))
@@ -125,81 +161,168 @@ def cdrs_rate(*, enterprise_ids: Iterable[int] | None = None, until: datetime | 
         if key not in tables:
             tables[key] = compile_plan(account.rate_plan, home_country=account.enterprise.default_country)
         contexts[account.enterprise_id] = RatingContext(account.rate_plan_id, account.currency, tables[key])
-    legs = changed = unrated = 0
-    now = timezone.now()
-    with transaction.atomic():
-        with connection.cursor() as setup:
-            for table in ("billing_rerate", "billing_rerate_batch"):
-                # ON COMMIT DROP does not fire inside a caller's outer transaction: drop first.
-                setup.execute(f"DROP TABLE IF EXISTS {table}")
-                setup.execute(
-                    f"CREATE TEMPORARY TABLE {table} (id bigint, charge numeric, billed integer, grp text, "
-                    "tariff text, currency text, old_charge numeric, enterprise_id bigint) ON COMMIT DROP"
-                )
-        reader = connection.connection.cursor(name="billing_rate_reader")
-        reader.itersize = _BULK_BATCH
-        reader.execute(
-            "SELECT id, enterprise_id, role, number, billable_seconds, disposition, charge, billed_seconds, "
-            "destination_group FROM cdr_calldetailrecord WHERE invoice_id IS NULL AND ended_at < %s",
-            [until or datetime.max.replace(tzinfo=UTC)],
+    return contexts
+
+
+@dataclass
+class _Batch:
+    buffer: io.StringIO
+    pending: int = 0
+    legs: int = 0
+    unrated: int = 0
+    # The batch's id range: read in id order, each UPDATE joins only its own slice of the primary key.
+    low: int = 0
+    high: int = 0
+
+
+def _rate_rows(rows: list[tuple[Any, ...]], contexts: dict[int, RatingContext]) -> _Batch:
+    """Rate one batch; what changed goes into a COPY buffer (id, charge, billed, group, tariff, currency, old)."""
+    batch = _Batch(io.StringIO(), low=rows[0][0], high=rows[-1][0])
+    write = batch.buffer.write
+    for cdr_id, enterprise_id, role, number, seconds, disposition, old, old_billed, old_group in rows:
+        context = contexts.get(enterprise_id)
+        if context is None:
+            continue
+        batch.legs += 1
+        found = context.table.rate(role=role, number=number, seconds=seconds, answered=disposition == "answered")
+        if found is None:
+            batch.unrated += 1
+            continue
+        tariff, charge = found
+        if old == charge.amount and old_billed == charge.billed_seconds and old_group == tariff.destination_group:
+            continue
+        previous = _NULL if old is None else str(old)
+        write(
+            f"{cdr_id}\t{charge.amount}\t{charge.billed_seconds}\t{_copy_text(tariff.destination_group)}\t"
+            f"{_copy_text(tariff_label(tariff))}\t{context.currency}\t{previous}\t{enterprise_id}\n"
         )
-        buffer = io.StringIO()
-        pending = 0
-        while True:
-            rows = reader.fetchmany(_BULK_BATCH)
-            if not rows:
-                break
-            for cdr_id, enterprise_id, role, number, seconds, disposition, old, old_billed, old_group in rows:
-                context = contexts.get(enterprise_id)
-                if context is None:
-                    continue
-                legs += 1
-                found = context.table.rate(
-                    role=role, number=number, seconds=seconds, answered=disposition == "answered"
-                )
-                if found is None:
-                    unrated += 1
-                    continue
-                tariff, charge = found
-                if (
-                    old == charge.amount
-                    and old_billed == charge.billed_seconds
-                    and old_group == tariff.destination_group
-                ):
-                    continue
-                previous = _NULL if old is None else str(old)
-                buffer.write(
-                    f"{cdr_id}\t{charge.amount}\t{charge.billed_seconds}\t{_copy_text(tariff.destination_group)}\t"
-                    f"{_copy_text(tariff_label(tariff))}\t{context.currency}\t{previous}\t{enterprise_id}\n"
-                )
-                pending += 1
-            if pending >= _BULK_BATCH:
-                changed += _flush(buffer, now)
-                buffer = io.StringIO()
-                pending = 0
-        reader.close()
-        if pending:
-            changed += _flush(buffer, now)
-        _book_rerating_differences()
-    logger.info("billing.rating.run legs=%s changed=%s unrated=%s", legs, changed, unrated)
-    return RatingRun(legs=legs, changed=changed, unrated=unrated)
+        batch.pending += 1
+    return batch
+
+
+def _create_work_tables() -> None:
+    with connection.cursor() as setup:
+        for table in ("billing_rerate", "billing_rerate_batch"):
+            # ON COMMIT DROP does not fire inside a caller's outer transaction: drop first.
+            setup.execute(f"DROP TABLE IF EXISTS {table}")
+            setup.execute(
+                f"CREATE TEMPORARY TABLE {table} (id bigint, charge numeric, billed integer, grp text, "
+                "tariff text, currency text, old_charge numeric, enterprise_id bigint) ON COMMIT DROP"
+            )
+
+
+class _Writer:
+    def write(self, batch: _Batch) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> int:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Undo whatever was written; called when rating failed."""
+
+
+class _InlineWriter(_Writer):
+    """Writes on the caller's connection, inside the caller's transaction."""
+
+    def __init__(self) -> None:
+        self.changed = 0
+        self.started = False
+        self.now = timezone.now()
+        self.savepoint = transaction.savepoint()
+
+    def write(self, batch: _Batch) -> None:
+        if not self.started:
+            _create_work_tables()
+            self.started = True
+        self.changed += _flush(batch, self.now)
+
+    def finish(self) -> int:
+        if self.started:
+            _book_rerating_differences()
+        transaction.savepoint_commit(self.savepoint)
+        return self.changed
+
+    def abort(self) -> None:
+        transaction.savepoint_rollback(self.savepoint)
+
+
+class _ThreadWriter(_Writer):
+    """Writes on its own connection in a thread, one transaction for the whole run."""
+
+    _DONE = None
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=2)
+        self.changed = 0
+        self.error: BaseException | None = None
+        self.aborted = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="billing-rate-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                _create_work_tables()
+                while (batch := self.queue.get()) is not self._DONE:
+                    self.changed += _flush(batch, now)
+                if self.aborted.is_set():
+                    raise _Aborted
+                _book_rerating_differences()
+        except _Aborted:
+            pass
+        except BaseException as error:  # handed to the rating thread, which raises it
+            self.error = error
+            self.aborted.set()
+            while self.queue.get() is not self._DONE:  # unblock the producer
+                pass
+        finally:
+            connection.close()
+
+    def write(self, batch: _Batch) -> None:
+        if self.aborted.is_set():
+            self._raise()
+        self.queue.put(batch)
+
+    def finish(self) -> int:
+        self.queue.put(self._DONE)
+        self.thread.join()
+        self._raise()
+        return self.changed
+
+    def abort(self) -> None:
+        self.aborted.set()
+        self.queue.put(self._DONE)
+        self.thread.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class _Aborted(Exception):
+    pass
 
 
 def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
 
 
-def _flush(buffer: io.StringIO, now: datetime) -> int:
+def _flush(batch: _Batch, now: datetime) -> int:
     """Write one batch of changed charges; keep the ones already booked on the ledger for the adjustment pass."""
-    buffer.seek(0)
+    batch.buffer.seek(0)
     with connection.cursor() as cursor:
-        cursor.copy_from(buffer, "billing_rerate_batch", columns=_COPY_COLUMNS)
+        cursor.copy_from(batch.buffer, "billing_rerate_batch", columns=_COPY_COLUMNS)
+        # Without statistics the planner guesses a tiny batch is huge and scans every CDR to join it.
+        cursor.execute("ANALYZE billing_rerate_batch")
         # invoice_id IS NULL again: a CDR an invoice claimed since it was read keeps the charge it was invoiced at.
         cursor.execute(
             "UPDATE cdr_calldetailrecord AS c SET charge = r.charge, billed_seconds = r.billed, "
             "destination_group = r.grp, tariff = r.tariff, currency = r.currency, rated_at = %s "
-            "FROM billing_rerate_batch AS r WHERE c.id = r.id AND c.invoice_id IS NULL RETURNING c.id",
-            [now],
+            "FROM billing_rerate_batch AS r WHERE c.id = r.id AND c.id BETWEEN %s AND %s AND c.invoice_id IS NULL "
+            "RETURNING c.id",
+            [now, batch.low, batch.high],
         )
         updated = [row[0] for row in cursor.fetchall()]
         cursor.execute(

@@ -211,3 +211,32 @@ def test_a_number_no_rate_matches_is_unrated() -> None:
     table = RateTable([RateRow(LegRole.ANY, "", NumberType.MOBILE, _tariff("mobile"))])
     assert table.lookup("visitor", "+861012345678") is None  # a Beijing fixed line
     assert table.lookup("visitor", "+8613900001005") is not None
+
+
+# --- number types: the fast path agrees with phonenumbers ---------------------------------------------------------
+
+
+def test_number_types_agree_with_phonenumbers_on_50000_random_numbers() -> None:
+    from billing.rating import classify_number, classify_number_reference
+
+    generator = random.Random(7)
+    starts = ["86", "861", "8613", "86139", "8610", "8621", "86400", "86800", "8695", "862", "44", "1", "7", "852", "9"]
+    for _case in range(50_000):
+        digits = generator.choice(starts) + "".join(generator.choices("0123456789", k=generator.randint(0, 13)))
+        for home in ("CN", "GB"):
+            assert classify_number(digits, home) == classify_number_reference(digits, home), (digits, home)
+
+
+@pytest.mark.parametrize(
+    ("number", "kind"),
+    [
+        ("8613900001005", "mobile"),
+        ("861012345678", "fixed_line"),
+        ("442079460000", "international"),
+        ("86400123456", None),
+    ],
+)
+def test_number_types_seen_from_china(number: str, kind: str | None) -> None:
+    from billing.rating import classify_number
+
+    assert classify_number(number, "CN") == (NumberType(kind) if kind else None)
