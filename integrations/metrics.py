@@ -189,6 +189,21 @@ def observe(spec: HistogramSpec, value: float, labels: Sequence[str] = ()) -> No
         logger.exception("integrations.metrics.record_failed metric=%s", spec.name)
 
 
+def record_http_request(*, method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency in a single round trip. Never raises."""
+    labels = _labels_field((method, route))
+    try:
+        _record(
+            [
+                (_hash_name(HTTP_REQUESTS.name), _labels_field((method, route, str(status))), 1),
+                (_hash_name(HTTP_LATENCY.name), f"{labels}|{_bucket_index(HTTP_LATENCY.buckets, seconds)}", 1),
+                (_hash_name(HTTP_LATENCY.name), f"{labels}|sum", seconds),
+            ]
+        )
+    except Exception:
+        logger.exception("integrations.metrics.record_failed metric=%s", HTTP_REQUESTS.name)
+
+
 def _read(metric: str) -> dict[str, float]:
     client = redis_store.client()
     if client is None:

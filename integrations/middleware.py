@@ -41,10 +41,12 @@ class RequestContextMiddleware:
                 route = "/" + match.route if match is not None and match.route else "<unmatched>"
             response["X-Request-ID"] = request_id
             if route != "/metrics":
-                elapsed = time.perf_counter() - started
-                method = request.method or ""
-                metrics.increment(metrics.HTTP_REQUESTS, (method, route, str(response.status_code)))
-                metrics.observe(metrics.HTTP_LATENCY, elapsed, (method, route))
+                metrics.record_http_request(
+                    method=request.method or "",
+                    route=route,
+                    status=response.status_code,
+                    seconds=time.perf_counter() - started,
+                )
             return response
         finally:
             logs.unbind_request_id(token)
