@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from callback.ami import AmiClient, AmiError, AmiMessage
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 # Items applied per database transaction at most.
 APPLY_BATCH = 500
-# An attempt placed this recently may not have reached Asterisk's channel list yet: not "gone".
+# An attempt placed this recently and not yet answered may not be in Asterisk's channel list yet: not "gone".
 RECONCILE_MIN_AGE = timedelta(seconds=3)
 
 FACT_HANDLERS: dict[type, Callable[..., bool]] = {
@@ -114,6 +114,7 @@ class Applier:
             except Exception:
                 logger.exception("callback.listener.batch_failed items=%s", len(batch))
                 close_old_connections()
+        connection.close()
 
     def handle(self, item: "_Event | _LinkUp | _LinkDown") -> None:
         """Apply one item. A failure is logged and rolled back to its own savepoint; the reaper repairs the rest."""
@@ -161,7 +162,10 @@ class Applier:
                     first_answered=attempt.first_answered_at is not None,
                     connected_at=attempt.connected_at,
                 )
-            elif attempt.originate_sent_at and attempt.originate_sent_at < settled_before:
+            elif attempt.first_answered_at or (
+                attempt.originate_sent_at and attempt.originate_sent_at < settled_before
+            ):
+                # An answered call had channels for sure: gone now means it ended while we were away.
                 outcomes.attempt_end_unreported(attempt=attempt, reason=Reason.NODE_LOST)
 
 
@@ -234,5 +238,7 @@ async def run_listener(*, stop: asyncio.Event, node_refresh_seconds: float = 30.
 
 
 def _enabled_nodes() -> list[AsteriskNode]:
-    close_old_connections()
-    return list(AsteriskNode.objects.filter(enabled=True))
+    try:
+        return list(AsteriskNode.objects.filter(enabled=True))
+    finally:
+        connection.close()  # an executor thread: no connection left idle behind it

@@ -130,7 +130,9 @@ class Pbx:
 
     @property
     def uptime(self) -> int:
-        return int(self.clock.now - self.booted_at)
+        """Seconds since boot on the wall clock, even when calls run compressed: a client tells a restart from
+        a link blip by comparing Uptime with its own clock (a real Asterisk's Uptime is wall time too)."""
+        return int((self.clock.now - self.booted_at) * self.clock.time_scale)
 
     def find(self, name: str) -> Channel | None:
         for chan in self.channels:

@@ -331,7 +331,7 @@ def test_a_login_while_asterisk_boots_gets_fully_booted_later_as_an_event() -> N
             assert reply["Message"] == "Authentication accepted"
             booted = await again.event("FullyBooted")
             assert list(booted) == ["Event", "Privilege", "Status", "Uptime", "LastReload"]
-            assert int(booted["Uptime"]) >= 1
+            assert booted["Uptime"].isdigit()  # wall-clock seconds: 0 after a 0.02 s compressed boot
             assert again.messages.index(reply) < again.messages.index(booted)
 
     run(story)
