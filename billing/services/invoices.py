@@ -8,6 +8,7 @@ a credit note for its full amount in the credit-note series, and frees its CDRs 
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -79,66 +80,91 @@ def invoice_issue(
     """
     if period_start >= period_end:
         raise InvoiceError("invalid_period", _("The period must end after it starts."))
-    now = now or timezone.now()
-    until = _instant(period_end, enterprise.time_zone)
     with transaction.atomic():
-        account = BillingAccount.objects.select_for_update().filter(enterprise=enterprise).first()
-        if account is None:
-            raise InvoiceError("no_billing_account", _("This enterprise has no billing account."))
-        if (
-            once
-            and Invoice.objects.filter(
-                enterprise=enterprise, kind=Invoice.Kind.INVOICE, period_start=period_start, period_end=period_end
-            ).exists()
-        ):
+        claim = _claim(enterprise=enterprise, period_start=period_start, period_end=period_end, once=once)
+        if claim is None:
             return None
-        invoice_id, marked_ids, groups = _mark_cdrs(enterprise_id=enterprise.pk, until=until)
-        if not groups:
-            return None
-        series = f"INV-{period_start.year}"
-        sequence = _next_number(series)
-        totals = _totals(sum((quantize_money(group[4]) for group in groups), ZERO), account.tax_rate)
-        invoice = Invoice.objects.create(
-            id=invoice_id,
-            enterprise=enterprise,
-            account=account,
-            kind=Invoice.Kind.INVOICE,
-            number=f"{series}-{sequence:06d}",
-            series=series,
-            sequence=sequence,
-            period_start=period_start,
-            period_end=period_end,
-            currency=account.currency,
-            language=account.language,
-            tax_rate=account.tax_rate,
-            subtotal=totals.subtotal,
-            net_amount=totals.net,
-            tax_amount=totals.tax,
-            total_amount=totals.net + totals.tax,
-            issued_at=now,
-            issued_by=issued_by if issued_by is not None and issued_by.is_authenticated else None,
-        )
-        if marked_ids is not None:
-            CallDetailRecord.objects.filter(pk__in=marked_ids).update(invoice=invoice)
-        InvoiceLine.objects.bulk_create(
-            InvoiceLine(
-                invoice=invoice,
-                enterprise=enterprise,
-                leg=role,
-                destination_group=group,
-                legs=count,
-                billed_seconds=seconds,
-                amount=quantize_money(amount),
-            )
-            for role, group, count, seconds, amount in groups
-        )
-    logger.info(
-        "billing.invoice.issued enterprise=%s number=%s net=%s", enterprise.pk, invoice.number, invoice.net_amount
-    )
-    return invoice
+        return _write_invoice(claim, now=now or timezone.now(), issued_by=issued_by)
 
 
 Group = tuple[str, str, int, int, Decimal]
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A tenant's CDRs, marked for an invoice not written yet (same transaction), and their sums."""
+
+    enterprise: Enterprise
+    account: BillingAccount
+    period_start: date
+    period_end: date
+    invoice_id: int | None
+    marked_ids: list[int] | None
+    groups: list[Group]
+
+
+def _claim(*, enterprise: Enterprise, period_start: date, period_end: date, once: bool) -> _Claim | None:
+    account = BillingAccount.objects.select_for_update().filter(enterprise=enterprise).first()
+    if account is None:
+        raise InvoiceError("no_billing_account", _("This enterprise has no billing account."))
+    if (
+        once
+        and Invoice.objects.filter(
+            enterprise=enterprise, kind=Invoice.Kind.INVOICE, period_start=period_start, period_end=period_end
+        ).exists()
+    ):
+        return None
+    until = _instant(period_end, enterprise.time_zone)
+    invoice_id, marked_ids, groups = _mark_cdrs(enterprise_id=enterprise.pk, until=until)
+    if not groups:
+        return None
+    return _Claim(enterprise, account, period_start, period_end, invoice_id, marked_ids, groups)
+
+
+def _write_invoice(claim: _Claim, *, now: datetime, issued_by: AbstractBaseUser | None) -> Invoice:
+    """Number the claim and write its invoice and lines. The numbering lock is held from here to the commit."""
+    account = claim.account
+    series = f"INV-{claim.period_start.year}"
+    sequence = _next_number(series)
+    totals = _totals(sum((quantize_money(group[4]) for group in claim.groups), ZERO), account.tax_rate)
+    invoice = Invoice.objects.create(
+        id=claim.invoice_id,
+        enterprise=claim.enterprise,
+        account=account,
+        kind=Invoice.Kind.INVOICE,
+        number=f"{series}-{sequence:06d}",
+        series=series,
+        sequence=sequence,
+        period_start=claim.period_start,
+        period_end=claim.period_end,
+        currency=account.currency,
+        language=account.language,
+        tax_rate=account.tax_rate,
+        subtotal=totals.subtotal,
+        net_amount=totals.net,
+        tax_amount=totals.tax,
+        total_amount=totals.net + totals.tax,
+        issued_at=now,
+        issued_by=issued_by if issued_by is not None and issued_by.is_authenticated else None,
+    )
+    if claim.marked_ids is not None:
+        CallDetailRecord.objects.filter(pk__in=claim.marked_ids).update(invoice=invoice)
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            enterprise=claim.enterprise,
+            leg=role,
+            destination_group=group,
+            legs=count,
+            billed_seconds=seconds,
+            amount=quantize_money(amount),
+        )
+        for role, group, count, seconds, amount in claim.groups
+    )
+    logger.info(
+        "billing.invoice.issued enterprise=%s number=%s net=%s", claim.enterprise.pk, invoice.number, invoice.net_amount
+    )
+    return invoice
 
 
 def _mark_cdrs(*, enterprise_id: int, until: datetime) -> tuple[int | None, list[int] | None, list[Group]]:
@@ -182,12 +208,19 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
 
 
 def invoices_issue_month(
-    *, year: int, month: int, issued_by: AbstractBaseUser | None = None, batch_size: int = _MONTH_RUN_BATCH
+    *,
+    year: int,
+    month: int,
+    issued_by: AbstractBaseUser | None = None,
+    batch_size: int = _MONTH_RUN_BATCH,
+    workers: int = 2,
 ) -> list[Invoice]:
     """The monthly run: one invoice per billed tenant with usage; a tenant invoiced for the month already is skipped.
 
-    Tenants are invoiced ``batch_size`` to a transaction (one commit, not one per tenant), each invoice in its own
-    savepoint: a tenant whose invoice fails is logged and skipped, and its number is not used.
+    Tenants go ``batch_size`` to a transaction: first every tenant's CDRs are claimed and summed (each in its own
+    savepoint: a tenant that fails is logged and skipped), then the batch's invoices are numbered and written
+    together, so the numbering lock is held only for that short step. Outside a caller's transaction, ``workers``
+    batches run at once, each on its own connection. Safe to run again: it picks up where it stopped.
     """
     start, end = month_bounds(year, month)
     done = set(
@@ -196,21 +229,47 @@ def invoices_issue_month(
         )
     )
     pending = [e for e in Enterprise.objects.filter(billing_account__isnull=False).order_by("pk") if e.pk not in done]
-    issued = []
-    for offset in range(0, len(pending), batch_size):
-        with transaction.atomic():
-            for enterprise in pending[offset : offset + batch_size]:
-                try:
-                    invoice = invoice_issue(
-                        enterprise=enterprise, period_start=start, period_end=end, issued_by=issued_by, once=True
-                    )
-                except (ApplicationError, DatabaseError) as error:
-                    logger.error("billing.invoice.month_run_failed enterprise=%s error=%s", enterprise.pk, error)
-                    continue
-                if invoice is not None:
-                    issued.append(invoice)
+    batches = [pending[offset : offset + batch_size] for offset in range(0, len(pending), batch_size)]
+    now = timezone.now()
+
+    def run(batch: list[Enterprise]) -> list[Invoice]:
+        try:
+            return _issue_batch(batch, period=(start, end), now=now, issued_by=issued_by)
+        except DatabaseError as error:
+            logger.error("billing.invoice.batch_failed first=%s error=%s", batch[0].pk, error)
+            return []
+
+    if workers <= 1 or connection.in_atomic_block:
+        issued = [invoice for batch in batches for invoice in run(batch)]
+    else:
+
+        def run_on_own_connection(batch: list[Enterprise]) -> list[Invoice]:
+            try:
+                return run(batch)
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="billing-invoices") as pool:
+            issued = [invoice for invoices in pool.map(run_on_own_connection, batches) for invoice in invoices]
     logger.info("billing.invoice.month_run year=%s month=%s issued=%s", year, month, len(issued))
-    return issued
+    return sorted(issued, key=lambda invoice: invoice.sequence)
+
+
+def _issue_batch(
+    batch: list[Enterprise], *, period: tuple[date, date], now: datetime, issued_by: AbstractBaseUser | None
+) -> list[Invoice]:
+    with transaction.atomic():
+        claims = []
+        for enterprise in batch:
+            try:
+                with transaction.atomic():
+                    claim = _claim(enterprise=enterprise, period_start=period[0], period_end=period[1], once=True)
+            except (ApplicationError, DatabaseError) as error:
+                logger.error("billing.invoice.month_run_failed enterprise=%s error=%s", enterprise.pk, error)
+                continue
+            if claim is not None:
+                claims.append(claim)
+        return [_write_invoice(claim, now=now, issued_by=issued_by) for claim in claims]
 
 
 def invoice_void(*, invoice: Invoice, reason: str, voided_by: AbstractBaseUser | None = None) -> Invoice:

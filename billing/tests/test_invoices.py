@@ -180,3 +180,19 @@ def test_the_invoice_pdf_and_csv_are_in_the_tenants_language(enterprise: Enterpr
     assert pdf.startswith(b"%PDF") and b"STSong-Light" in pdf
     text = invoice_csv(invoice)
     assert invoice.number in text and str(invoice.net_amount) in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_monthly_run_on_two_connections_numbers_without_gaps_and_matches_the_cdrs() -> None:
+    tenants = [make_enterprise(f"m{i}", numbers=(f"+8613800001{i:03d}",)) for i in range(7)]
+    for index, tenant in enumerate(tenants):
+        billed_enterprise(tenant, top_up="10")
+        if index != 3:
+            _calls(tenant, [10 + index])
+    today = datetime.now(UTC)
+    issued = billing_services.invoices_issue_month(year=today.year + 1, month=1, batch_size=2, workers=2)
+    assert [invoice.sequence for invoice in issued] == [1, 2, 3, 4, 5, 6]
+    for invoice in issued:
+        cdrs = CallDetailRecord.objects.filter(invoice=invoice)
+        assert invoice.subtotal == sum((cdr.charge for cdr in cdrs), D(0)) and cdrs.count() == 2
+    assert billing_services.invoices_issue_month(year=today.year + 1, month=1, batch_size=2, workers=2) == []
