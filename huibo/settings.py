@@ -207,6 +207,8 @@ WIDGET_TRUSTED_PROXY_COUNT = env.int("WIDGET_TRUSTED_PROXY_COUNT", default=0)
 WIDGET_STATUS_POLL_MS = env.int("WIDGET_STATUS_POLL_MS", default=1000)
 WIDGET_SSE_ENABLED = env.bool("WIDGET_SSE_ENABLED", default=False)
 WIDGET_SSE_MAX_SECONDS = env.int("WIDGET_SSE_MAX_SECONDS", default=25)
+# How long each web process keeps a widget's settings and the blacklist before reading them again.
+WIDGET_CACHE_SECONDS = env.float("WIDGET_CACHE_SECONDS", default=5.0)
 ABUSE_NUMBER_MAX_IN_FLIGHT = env.int("ABUSE_NUMBER_MAX_IN_FLIGHT", default=1)
 ABUSE_NUMBER_PER_10_MINUTES = env.int("ABUSE_NUMBER_PER_10_MINUTES", default=3)
 ABUSE_NUMBER_PER_DAY = env.int("ABUSE_NUMBER_PER_DAY", default=10)

@@ -17,6 +17,7 @@ seconds so that a flood of refusals cannot flood the database.
 import ipaddress
 import logging
 import secrets
+import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
@@ -157,25 +158,66 @@ def _active_entries(now: datetime) -> Q:
     return Q(lifted_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
 
-def blacklist_check(*, enterprise: Enterprise, number: str | None, client_ip: str, now: datetime) -> None:
-    """Refuse a blacklisted client or number (the global list or the tenant's); one query."""
-    subjects = Q(kind=BlacklistEntry.Kind.CLIENT, value=client_ip)
-    if number:
-        subjects |= Q(kind=BlacklistEntry.Kind.NUMBER, is_prefix=False, value=number)
-        # A prefix entry matches every number that starts with it ("+882", "+8616").
-        prefixes = [number[:length] for length in range(2, len(number))]
-        subjects |= Q(kind=BlacklistEntry.Kind.NUMBER, is_prefix=True, value__in=prefixes)
-    hit = (
-        BlacklistEntry.objects.filter(Q(enterprise__isnull=True) | Q(enterprise=enterprise))
-        .filter(_active_entries(now))
-        .filter(subjects)
-        .values_list("kind", flat=True)
-        .first()
+@dataclass
+class _Blacklist:
+    """Every active entry, as (enterprise id or None, kind, value, is_prefix) -> expires_at."""
+
+    loaded_at: float
+    entries: dict[tuple[int | None, str, str, bool], datetime | None]
+
+
+# Each web process holds the active blacklist for WIDGET_CACHE_SECONDS (and drops it when it writes one):
+# the submit path then checks it without a query. Temporary entries are checked against their expiry here.
+_blacklist: _Blacklist | None = None
+
+
+def blacklist_cache_forget() -> None:
+    global _blacklist
+    _blacklist = None
+
+
+def _blacklist_loaded(now: datetime) -> _Blacklist:
+    global _blacklist
+    ttl = float(settings.WIDGET_CACHE_SECONDS)
+    current = _blacklist
+    if current is not None and ttl > 0 and time.monotonic() - current.loaded_at < ttl:
+        return current
+    rows = BlacklistEntry.objects.filter(_active_entries(now)).values_list(
+        "enterprise_id", "kind", "value", "is_prefix", "expires_at"
     )
-    if hit == BlacklistEntry.Kind.CLIENT:
+    entries: dict[tuple[int | None, str, str, bool], datetime | None] = {}
+    for enterprise_id, kind, value, is_prefix, expires_at in rows:
+        entry = (enterprise_id, kind, value, is_prefix)
+        # Two entries for one subject: the one that lasts longer counts.
+        if entry not in entries or expires_at is None or (entries[entry] and expires_at > entries[entry]):  # type: ignore[operator]
+            entries[entry] = expires_at
+    _blacklist = _Blacklist(loaded_at=time.monotonic(), entries=entries)
+    return _blacklist
+
+
+def blacklist_check(*, enterprise: Enterprise, number: str | None, client_ip: str, now: datetime) -> None:
+    """Refuse a blacklisted client or number: the operator's global list or the tenant's, exact or by prefix."""
+    entries = _blacklist_loaded(now).entries
+
+    def blocked(kind: str, value: str, is_prefix: bool) -> bool:
+        for scope in (None, enterprise.pk):
+            if (scope, kind, value, is_prefix) in entries:
+                expires_at = entries[(scope, kind, value, is_prefix)]
+                if expires_at is None or expires_at > now:
+                    return True
+        return False
+
+    if blocked(BlacklistEntry.Kind.CLIENT, client_ip, False):
         raise WidgetRefusal(Refusal.CLIENT_BLOCKED, detail=client_ip)
-    if hit == BlacklistEntry.Kind.NUMBER:
-        raise WidgetRefusal(Refusal.NUMBER_BLOCKED, detail=number or "")
+    if (
+        number
+        and (
+            blocked(BlacklistEntry.Kind.NUMBER, number, False)
+            # A prefix entry matches every number that starts with it ("+882", "+8616").
+            or any(blocked(BlacklistEntry.Kind.NUMBER, number[:length], True) for length in range(2, len(number)))
+        )
+    ):
+        raise WidgetRefusal(Refusal.NUMBER_BLOCKED, detail=number)
 
 
 def strike(*, refusal: Refusal, number: str | None, client_ip: str, now: datetime) -> BlacklistEntry | None:
@@ -211,6 +253,7 @@ def _auto_block(*, kind: str, value: str, refusal: Refusal, now: datetime) -> Bl
         expires_at=None if repeat else now + timedelta(hours=hours),
         reason=f"kept hitting limits ({refusal.value})",
     )
+    blacklist_cache_forget()
     logger.warning("widget.abuse.blocked kind=%s value=%s permanent=%s after=%s", kind, value, repeat, refusal.value)
     return entry
 

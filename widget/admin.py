@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from huibo.errors import ApplicationError
 from tenants.phone import normalize_e164
 from widget import services
+from widget.abuse import blacklist_cache_forget
 from widget.models import AbuseEvent, BlacklistEntry, Lead, WidgetPolicy, WidgetSettings
 from widget.numbers import OPTIONAL_NUMBER_TYPES
 
@@ -123,6 +124,7 @@ class BlacklistEntryAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]
         super().save_model(request, obj, form, change)
+        blacklist_cache_forget()  # this process at once; the others within WIDGET_CACHE_SECONDS
 
     @admin.action(description=_("Lift the selected entries"))
     def lift(self, request: HttpRequest, queryset: QuerySet[BlacklistEntry]) -> None:

@@ -111,3 +111,7 @@ class WidgetRefusal(ApplicationError):
     @property
     def http_status(self) -> int:
         return HTTP_STATUS[self.refusal]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (Celery, multiprocessing): rebuilt from the refusal, with the detail as state.
+        return (self.__class__, (self.refusal,), {"detail": self.detail, "extra": self.extra})

@@ -4,10 +4,12 @@ Everything the portal reads is scoped by ``enterprise``; the public API reaches 
 public key, and a request only through the pair (public key, request's public id).
 """
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
@@ -57,14 +59,39 @@ def _widget_of(enterprise: Enterprise) -> Widget:
     return Widget(enterprise=enterprise, settings=widget_settings, policy=policy)
 
 
+# Each web process keeps the widgets it served for WIDGET_CACHE_SECONDS: the submit path is the hot one, and a
+# changed setting (or a suspension) taking a few seconds to reach every process is harmless.
+_WIDGETS: dict[str, tuple[float, Widget]] = {}
+_WIDGETS_MAX = 10_000
+
+
 def widget_by_public_key(*, public_key: str) -> Widget | None:
-    """The widget behind a snippet's key, in one query; None for an unknown key."""
+    """The widget behind a snippet's key (one query, or none when cached); None for an unknown key."""
     if not public_key or len(public_key) > 40:
         return None
+    ttl = float(settings.WIDGET_CACHE_SECONDS)
+    cached = _WIDGETS.get(public_key) if ttl > 0 else None
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     enterprise = (
         Enterprise.objects.select_related("widget_settings", "widget_policy").filter(public_key=public_key).first()
     )
-    return _widget_of(enterprise) if enterprise is not None else None
+    if enterprise is None:
+        return None
+    widget = _widget_of(enterprise)
+    if ttl > 0:
+        if len(_WIDGETS) >= _WIDGETS_MAX:
+            _WIDGETS.clear()
+        _WIDGETS[public_key] = (time.monotonic() + ttl, widget)
+    return widget
+
+
+def widget_cache_forget(*, public_key: str | None = None) -> None:
+    """Drop this process's cached widget (all of them without a key) after a change made here."""
+    if public_key is None:
+        _WIDGETS.clear()
+    else:
+        _WIDGETS.pop(public_key, None)
 
 
 def widget_of(*, enterprise: Enterprise) -> Widget:

@@ -43,7 +43,7 @@ from widget.errors import Refusal, WidgetRefusal
 from widget.models import BlacklistEntry, Lead, WidgetSettings
 from widget.numbers import visitor_number_check
 from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
-from widget.selectors import Widget
+from widget.selectors import Widget, widget_cache_forget
 from widget.store import get_store, key
 
 logger = logging.getLogger(__name__)
@@ -179,13 +179,14 @@ def _admit_number(
         raise WidgetRefusal(Refusal.SPEND_CAP_REACHED)
     limits = abuse.limits_for(policy=widget.policy)
     with _number_lock(number):
-        existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
-        if existing is not None:
-            abuse.abuse_log(code="duplicate", visitor=visitor, enterprise=enterprise, number=number)
-            return Submission(request=existing, duplicate=True)
         in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
-        if in_flight >= limits.number_max_in_flight:
-            raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
+        if in_flight:
+            existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
+            if existing is not None:
+                abuse.abuse_log(code="duplicate", visitor=visitor, enterprise=enterprise, number=number)
+                return Submission(request=existing, duplicate=True)
+            if in_flight >= limits.number_max_in_flight:
+                raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
         admitted = abuse.admit(
             limits=limits,
             enterprise=enterprise,
@@ -270,6 +271,7 @@ def widget_settings_update(*, enterprise: Enterprise, **fields: Any) -> WidgetSe
             setattr(widget_settings, name, value)
         widget_settings.full_clean()
         widget_settings.save()
+    widget_cache_forget(public_key=enterprise.public_key)
     return widget_settings
 
 
@@ -293,7 +295,7 @@ def blacklist_add(
     else:
         region = enterprise.default_country if enterprise is not None else None
         value = normalize_e164(number, default_region=region)
-    return BlacklistEntry.objects.create(
+    entry = BlacklistEntry.objects.create(
         enterprise=enterprise,
         kind=BlacklistEntry.Kind.NUMBER,
         value=value,
@@ -301,6 +303,8 @@ def blacklist_add(
         reason=_plain(reason, 200),
         created_by=created_by,
     )
+    abuse.blacklist_cache_forget()
+    return entry
 
 
 def blacklist_lift(*, entry: BlacklistEntry, lifted_by: Any = None, now: datetime | None = None) -> BlacklistEntry:
@@ -308,5 +312,6 @@ def blacklist_lift(*, entry: BlacklistEntry, lifted_by: Any = None, now: datetim
     BlacklistEntry.objects.filter(pk=entry.pk, lifted_at__isnull=True).update(
         lifted_at=now or timezone.now(), lifted_by=lifted_by
     )
+    abuse.blacklist_cache_forget()
     entry.refresh_from_db()
     return entry

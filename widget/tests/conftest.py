@@ -24,8 +24,10 @@ SHOP = "https://shop.example.com"
 
 @pytest.fixture(autouse=True)
 def own_store_prefix() -> Iterator[str]:
+    """A store prefix of the test's own; and no per-process caching, as tests change settings as they go
+    (test_cache.py tests the caches)."""
     prefix = f"test:widget:{uuid.uuid4().hex}:"
-    with override_settings(WIDGET_REDIS_KEY_PREFIX=prefix):
+    with override_settings(WIDGET_REDIS_KEY_PREFIX=prefix, WIDGET_CACHE_SECONDS=0):
         yield prefix
         store = get_store()
         if isinstance(store, RedisStore):
