@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -54,26 +55,38 @@ def callback_events_for(*, from_status: str, to_status: str) -> list[WebhookEven
 def callback_event_published(
     *, request: CallbackRequest, event: str, from_status: str, to_status: str, reason: str = ""
 ) -> None:
-    """Hook for callback.services.requests.request_transition after a successful move. Never raises."""
+    """Hook for callback.services.requests.request_transition after a successful move. Never raises.
+
+    Called on the AMI listener's applier thread, which must keep up with Asterisk: it only counts the move
+    and queues the rest (webhook fan-out, latency histograms) for a worker, after commit.
+    """
     try:
-        request_id = current_request_id() or str(request.correlation_id)
+        metrics.increment(metrics.CALLBACK_TRANSITIONS, (str(event), str(to_status), str(reason or "")))
+        if not callback_events_for(from_status=str(from_status), to_status=str(to_status)) and to_status not in (
+            Status.CONNECTED,
+            Status.COMPLETED,
+        ):
+            return
+        from integrations import tasks
+
+        kwargs = {
+            "request_id": request.pk,
+            "enterprise_id": request.enterprise_id,
+            "event": str(event),
+            "from_status": str(from_status),
+            "to_status": str(to_status),
+            "reason": str(reason or ""),
+            "log_request_id": current_request_id() or str(request.correlation_id),
+        }
         transaction.on_commit(
-            lambda: _callback_moved(
-                request_id=request.pk,
-                enterprise_id=request.enterprise_id,
-                event=str(event),
-                from_status=str(from_status),
-                to_status=str(to_status),
-                reason=str(reason or ""),
-                log_request_id=request_id,
-            ),
+            lambda: tasks.callback_moved.apply_async(kwargs=kwargs, queue=settings.INTEGRATIONS_WEBHOOK_QUEUE),
             robust=True,
         )
     except Exception:  # the engine's move has happened; what we do about it must never undo it
         logger.exception("integrations.events.hook_failed request=%s", request.pk)
 
 
-def _callback_moved(
+def callback_moved(
     *,
     request_id: int,
     enterprise_id: int,
@@ -83,7 +96,7 @@ def _callback_moved(
     reason: str,
     log_request_id: str,
 ) -> None:
-    metrics.increment(metrics.CALLBACK_TRANSITIONS, (event, to_status, reason))
+    """Webhooks and latency histograms for one move of a request (a worker runs it)."""
     events = callback_events_for(from_status=from_status, to_status=to_status)
     needs_request = bool(events) or to_status in (Status.CONNECTED, Status.COMPLETED)
     if not needs_request:

@@ -108,12 +108,18 @@ def receiver() -> Iterator[Receiver]:
 
 def run_integrations_callbacks(callbacks: list[Callable[[], object]]) -> int:
     """Run the on-commit callbacks integrations registered, and only those (the engine's would queue Celery
-    tasks on the shared broker)."""
+    tasks on the shared broker); the integrations tasks they queue run at once, as a worker would run them."""
+    from huibo.celery import app
+
     ran = 0
-    for callback in callbacks:
-        if getattr(callback, "__module__", "").startswith("integrations."):
-            callback()
-            ran += 1
+    app.conf.task_always_eager = True
+    try:
+        for callback in callbacks:
+            if getattr(callback, "__module__", "").startswith("integrations."):
+                callback()
+                ran += 1
+    finally:
+        app.conf.task_always_eager = False
     return ran
 
 
