@@ -36,6 +36,34 @@ class LedgerEntryForm(forms.Form):
         return amount
 
 
+class AlertSettingsForm(forms.Form):
+    """The tenant's low-balance alerts: amounts to be told at, and where."""
+
+    thresholds = forms.CharField(
+        label=_("Email me when the balance falls below"),
+        required=False,
+        max_length=200,
+        help_text=_("Amounts separated by commas, for example 500, 100, 20. Each alerts once per crossing."),
+    )
+    alert_email = forms.EmailField(label=_("Alert email"), required=False)
+
+    def clean_thresholds(self) -> list[Decimal]:
+        amounts = []
+        for part in self.cleaned_data["thresholds"].replace("，", ",").split(","):
+            if not part.strip():
+                continue
+            try:
+                amount = Decimal(part.strip())
+            except ArithmeticError as exc:
+                raise forms.ValidationError(_("%(value)s is not an amount.") % {"value": part.strip()}) from exc
+            if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -MONEY_DECIMAL_PLACES:
+                raise forms.ValidationError(_("%(value)s is not an amount.") % {"value": part.strip()})
+            amounts.append(amount)
+        if len(amounts) > 10:
+            raise forms.ValidationError(_("Ten thresholds at most."))
+        return amounts
+
+
 class IssueInvoiceForm(forms.Form):
     enterprise = forms.ModelChoiceField(
         label=_("Enterprise"), queryset=Enterprise.objects.filter(billing_account__isnull=False).order_by("name")

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from billing.models import BillingAccount, FraudAlert, Invoice, LedgerEntry, RatePlan
+from billing.models import BillingAccount, FraudAlert, Invoice, LedgerEntry, LowBalanceThreshold, RatePlan
 from billing.services.ledger import Funds, funds_of
 from tenants.models import Enterprise
 
@@ -18,6 +18,10 @@ def funds_for(*, enterprise: Enterprise) -> Funds | None:
     """Balance, reserved and available funds; None for an unmetered tenant."""
     account = account_of(enterprise=enterprise)
     return funds_of(account=account) if account else None
+
+
+def thresholds_of(*, enterprise: Enterprise) -> QuerySet[LowBalanceThreshold]:
+    return LowBalanceThreshold.objects.filter(enterprise=enterprise).order_by("-amount")
 
 
 def ledger_entries_of(*, enterprise: Enterprise, kinds: list[str] | None = None) -> QuerySet[LedgerEntry]:

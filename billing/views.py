@@ -1,12 +1,14 @@
 """The enterprise portal's billing pages: balance and top-up history, invoices. Thin views, tenant-scoped."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from billing import selectors
+from billing import selectors, services
 from billing.documents import invoice_csv, invoice_pdf
+from billing.forms import AlertSettingsForm
 from billing.models import Invoice, LedgerEntry
 from tenants.models import Membership
 from tenants.views import enterprise_view
@@ -15,15 +17,30 @@ from tenants.views import enterprise_view
 @enterprise_view
 def balance(request: HttpRequest, membership: Membership) -> HttpResponse:
     enterprise = membership.enterprise
+    account = selectors.account_of(enterprise=enterprise)
+    alerts = AlertSettingsForm(
+        request.POST or None,
+        initial={
+            "thresholds": ", ".join(str(t.amount.normalize()) for t in selectors.thresholds_of(enterprise=enterprise)),
+            "alert_email": account.alert_email if account else "",
+        },
+    )
+    if request.method == "POST" and account is not None and alerts.is_valid():
+        services.threshold_set(account=account, amounts=alerts.cleaned_data["thresholds"])
+        services.account_update(account=account, alert_email=alerts.cleaned_data["alert_email"])
+        messages.success(request, _("Low-balance alerts saved."))
+        return redirect("billing:balance")
     only_top_ups = request.GET.get("show") == "top_ups"
     kinds = [LedgerEntry.Kind.TOP_UP] if only_top_ups else None
     entries = selectors.ledger_entries_of(enterprise=enterprise, kinds=kinds)
     context = {
         "enterprise": enterprise,
         "funds": selectors.funds_for(enterprise=enterprise),
-        "account": selectors.account_of(enterprise=enterprise),
+        "account": account,
         "page": Paginator(entries, 50).get_page(request.GET.get("page")),
         "only_top_ups": only_top_ups,
+        "alerts": alerts,
+        "can_edit": membership.can_edit,
     }
     return render(request, "billing/balance.html", context)
 

@@ -120,6 +120,8 @@ def cdrs_rate(*, enterprise_ids: Iterable[int] | None = None, until: datetime | 
     writes run on a second connection in a writer thread, so PostgreSQL applies batch N while Python rates batch
     N+1 (the writer's batches commit together at the end); inside one, everything runs on the caller's connection.
     """
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("bulk rating needs PostgreSQL (server-side cursors and COPY)")
     contexts = _contexts(enterprise_ids)
     legs = unrated = 0
     writer: _Writer = _InlineWriter() if connection.in_atomic_block else _ThreadWriter()

@@ -163,3 +163,22 @@ def test_staff_void_an_invoice_with_a_credit_note(client: Client, admin_user, tw
     assert Invoice.objects.get(pk=mine["invoice"]).status == "voided"
     assert Invoice.objects.get(credits_id=mine["invoice"]).kind == "credit_note"
     assert "CN-" in client.get(reverse("console:billing_invoices")).content.decode()
+
+
+def test_an_enterprise_admin_sets_their_low_balance_alerts(client: Client, enterprise_admin, enterprise) -> None:  # type: ignore[no-untyped-def]
+    billed_enterprise(enterprise, top_up="50")
+    client.force_login(enterprise_admin)
+    response = client.post(
+        reverse("billing:balance"), {"thresholds": "100, 20.5，5", "alert_email": "cfo@acme.example"}
+    )
+    assert response.status_code == 302
+    from billing.models import BillingAccount, LowBalanceThreshold
+
+    assert sorted(LowBalanceThreshold.objects.filter(enterprise=enterprise).values_list("amount", flat=True)) == [
+        D("5"),
+        D("20.5"),
+        D("100"),
+    ]
+    assert BillingAccount.objects.get(enterprise=enterprise).alert_email == "cfo@acme.example"
+    assert client.post(reverse("billing:balance"), {"thresholds": "ten"}).status_code == 200
+    assert LowBalanceThreshold.objects.filter(enterprise=enterprise).count() == 3
