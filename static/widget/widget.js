@@ -64,7 +64,7 @@
     number_limit_day: "numlimit", captcha_limit: "slow", origin_not_allowed: "origin"
   };
   var CSS = ":host{all:initial}*{box-sizing:border-box;font:15px/1.4 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',sans-serif}" +
-    ".w{position:fixed;bottom:16px;z-index:2147483000;color:#222}.right{right:16px}.left{left:16px}" +
+    ".w{position:fixed;bottom:16px;z-index:2147483000;color:#222;display:flex;flex-direction:column;align-items:flex-end}.right{right:16px}.left{left:16px;align-items:flex-start}" +
     "button{cursor:pointer;border:0;border-radius:6px;padding:10px 16px;background:var(--p);color:var(--t);font-weight:600}" +
     "button:focus-visible,input:focus-visible,select:focus-visible,a:focus-visible{outline:3px solid #1a73e8;outline-offset:2px}" +
     ".launch{border-radius:24px;box-shadow:0 2px 10px rgba(0,0,0,.25)}" +
@@ -74,13 +74,13 @@
     ".body{padding:14px}p{margin:0 0 10px}label{display:block;font-size:13px;margin:8px 0 4px;color:#444}" +
     "input,select{width:100%;padding:9px;border:1px solid #999;border-radius:6px;font-size:16px;background:#fff;color:#222}" +
     ".row{display:flex;gap:6px}.row select{flex:0 0 42%}.cap{display:flex;align-items:center;gap:8px;flex-wrap:wrap}" +
-    ".cap img{height:40px;border:1px solid #ccc;border-radius:4px;background:#fff}" +
+    ".cap{margin-bottom:6px}.cap img{height:44px;width:auto;border:1px solid #ccc;border-radius:4px;background:#fff}" +
     ".link{background:none;color:#1a5fb4;padding:2px;font-weight:400;text-decoration:underline}" +
     ".go{width:100%;margin-top:12px}.err{color:#a4000f;font-size:14px;margin-top:8px}.err:empty{display:none}" +
     ".status{font-size:18px;font-weight:600;margin:8px 0}.reason{color:#444}.note{font-size:13px;color:#555}" +
     ".hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}ul{margin:0 0 10px;padding-left:18px;font-size:14px}" +
     "[hidden]{display:none!important}" +
-    "@media (max-width:480px){.w{left:0;right:0;bottom:0;padding:0 8px 8px}.launch{float:right}.left .launch{float:left}.panel{width:100%;max-width:none;max-height:90vh;overflow:auto}}";
+    "@media (max-width:480px){.w{left:0;right:0;bottom:0;padding:0 8px 8px}.panel{width:100%;max-width:none;max-height:85vh;overflow:auto}}";
 
   var cfg, lang = "en", captchaKey = "", following = null, busy = false;
 
@@ -143,7 +143,7 @@
       ui.country.appendChild(el("option", {value: c.code, text: countryName(c.code) + " +" + c.calling_code}));
     });
     ui.phone = el("input", {id: "huibo-phone", name: "phone", type: "tel", autocomplete: "tel", inputmode: "tel", maxlength: "32", "aria-describedby": "huibo-error", required: ""});
-    ui.img = el("img", {id: "huibo-captcha-image", alt: t("captchaAlt"), width: "120", height: "40"});
+    ui.img = el("img", {id: "huibo-captcha-image", alt: t("captchaAlt")});
     ui.answer = el("input", {id: "huibo-captcha", name: "captcha", autocomplete: "off", autocapitalize: "off", spellcheck: "false", maxlength: "20", required: "", "aria-describedby": "huibo-error"});
     ui.hp = el("input", {name: "website", tabindex: "-1", autocomplete: "off", id: "huibo-website"});
     ui.audio = el("a", {class: "link", id: "huibo-audio", target: "_blank", rel: "noopener", text: t("audio"), hidden: ""});
