@@ -17,6 +17,7 @@ class Disposition(StrEnum):
     REJECTED = "rejected"
     UNALLOCATED = "unallocated"
     CANCELLED = "cancelled"  # the other side hung up while this leg was still ringing
+    NOT_DIALLED = "not_dialled"  # the dialplan never dialled this leg (agent did not confirm, number not routable)
     FAILED = "failed"
 
 

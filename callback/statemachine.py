@@ -6,7 +6,8 @@ Lifecycle (enterprise first, the default)::
               └─> scheduled ──┘   (outside working hours, or a retry after the visitor did not answer)
 
 Visitor first is the mirror image: dialing_visitor ─> visitor_answered ─> dialing_enterprise ─> connected.
-Hunting the next bound number re-enters ``dialing_<first>`` (a new attempt, same state). Any
+Hunting the next bound number re-enters ``dialing_<first>`` (a new attempt), also from ``<first>_answered``
+when an agent answered but did not confirm. Any
 non-final state may end in ``failed``; a request that has not reached a phone yet may be
 ``cancelled`` or ``expired``. Final states never change again.
 """
@@ -85,6 +86,7 @@ def _table(order: CallOrder) -> dict[tuple[Status, Event], Status]:
     table[(dialing_first, Event.SCHEDULE)] = Status.SCHEDULED  # retry later
     table[(dialing_first, Event.FIRST_ANSWERED)] = first_answered
     table[(first_answered, Event.SECOND_DIALING)] = dialing_second
+    table[(first_answered, Event.PLACE)] = dialing_first  # the agent did not confirm: the next bound number
     table[(first_answered, Event.SCHEDULE)] = Status.SCHEDULED
     table[(dialing_second, Event.SECOND_ANSWERED)] = Status.CONNECTED
     table[(dialing_second, Event.SCHEDULE)] = Status.SCHEDULED  # the second party did not answer: retry

@@ -307,7 +307,7 @@ class CallTracker:
             if call.connected_at is not None:
                 disposition = Disposition.ANSWERED
             elif not call.second_dialing:
-                disposition = Disposition.FAILED  # the dialplan could not dial the number at all
+                disposition = Disposition.NOT_DIALLED
             else:
                 disposition = call.second_dial_status or Disposition.FAILED
                 if second_cause in CAUSE_DISPOSITION and disposition is not Disposition.CANCELLED:

@@ -161,3 +161,11 @@ def test_a_node_lost_mid_call_ends_the_request_once_it_is_back(engine: Engine) -
     engine.pbx.crash(down_seconds=60)
     request = engine.wait_final(request)
     assert (request.status, request.reason_code) == ("completed", "asterisk_restarted")
+
+
+def test_an_agent_who_does_not_press_1_passes_the_call_to_the_next_number(engine: Engine) -> None:
+    """Agent confirmation: the first agent (…1300) answers but never presses 1; the next (…1030) presses 1."""
+    enterprise = _enterprise("+8613800001300", "+8613800011030", agent_confirmation=True)
+    request = engine.wait_final(engine.submit(enterprise, "+8613900001002"), timeout=45)
+    assert (request.status, request.reason_code) == ("completed", "visitor_hung_up")
+    assert _legs(request) == {"enterprise": ["answered", "answered"], "visitor": ["not_dialled", "answered"]}

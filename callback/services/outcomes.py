@@ -184,7 +184,9 @@ def _after_attempt(request: CallbackRequest, attempt: CallAttempt, fact: Attempt
         return
     second = fact.second or LegReport(disposition=Disposition.FAILED)
     if enterprise_first:
-        if second.disposition is Disposition.CANCELLED:
+        if second.disposition is Disposition.NOT_DIALLED and request.enterprise.agent_confirmation:
+            _hunt_or_fail(request, attempt)  # the agent did not press 1: offer the call to the next number
+        elif second.disposition is Disposition.CANCELLED:
             _fail(request, attempt, Reason.ENTERPRISE_HUNG_UP_EARLY)
         else:
             _retry_visitor_or_fail(request, attempt, second)
@@ -223,8 +225,8 @@ def _enterprise_reason(dispositions: list[Disposition]) -> Reason:
         return Reason.ENTERPRISE_BUSY
     if Disposition.NO_ANSWER in dispositions:
         return Reason.ENTERPRISE_NO_ANSWER
-    if Disposition.REJECTED in dispositions:
-        return Reason.ENTERPRISE_DECLINED
+    if Disposition.REJECTED in dispositions or Disposition.ANSWERED in dispositions:
+        return Reason.ENTERPRISE_DECLINED  # rejected the call, or answered and did not confirm it
     if Disposition.BUSY in dispositions:
         return Reason.ENTERPRISE_BUSY
     return Reason.ENTERPRISE_UNREACHABLE

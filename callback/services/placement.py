@@ -25,7 +25,7 @@ from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt, Ca
 from callback.reasons import Reason
 from callback.services import nodes as node_services
 from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
-from callback.statemachine import CallOrder, Event, Status
+from callback.statemachine import CallOrder, Event, Status, allowed_events
 from huibo.errors import ApplicationError
 from tenants import selectors as tenant_selectors
 from tenants.models import Enterprise
@@ -85,15 +85,27 @@ def _pick_node() -> AsteriskNode | None:
     return min(with_room, key=lambda node: loads.get(node.pk, 0), default=None)
 
 
-def _originate_request(attempt: CallAttempt, *, order: CallOrder, ring_timeout: int) -> OriginateRequest:
+def _originate_request(
+    attempt: CallAttempt, *, enterprise: Enterprise, order: CallOrder, ring_timeout: int
+) -> OriginateRequest:
     enterprise_digits = dial_digits(attempt.enterprise_number)
     visitor_digits = dial_digits(attempt.visitor_number)
-    first, second = (
-        (enterprise_digits, visitor_digits)
-        if order is CallOrder.ENTERPRISE_FIRST
-        else (visitor_digits, enterprise_digits)
-    )
-    # The enterprise's phone shows the visitor's own number: "who is calling" is the first thing an agent asks.
+    # The agent's phone shows the visitor's own number ("who is calling" is an agent's first question); the
+    # visitor's shows the enterprise's caller ID, the hotline they asked to be called back from.
+    hotline_digits = dial_digits(enterprise.caller_id)
+    if order is CallOrder.ENTERPRISE_FIRST:
+        first, second, first_sees, second_sees = enterprise_digits, visitor_digits, visitor_digits, hotline_digits
+    else:
+        first, second, first_sees, second_sees = visitor_digits, enterprise_digits, hotline_digits, visitor_digits
+    variables = {
+        "HUIBO_ATTEMPT": str(attempt.pk),
+        "HUIBO_RING_TIMEOUT": str(ring_timeout),
+        "HUIBO_DIAL_TIMEOUT": str(settings.CALLBACK_SECOND_LEG_TIMEOUT_SECONDS),
+        "HUIBO_MAX_SECONDS": str(attempt.max_seconds),
+        "HUIBO_SHOWN_NUMBER": second_sees,
+    }
+    if enterprise.agent_confirmation and order is CallOrder.ENTERPRISE_FIRST:
+        variables["HUIBO_CONFIRM"] = "1"
     return OriginateRequest(
         action_id=attempt.action_id,
         channel=f"Local/{first}@{settings.AMI_OUTBOUND_CONTEXT}",
@@ -101,13 +113,8 @@ def _originate_request(attempt: CallAttempt, *, order: CallOrder, ring_timeout: 
         exten=second,
         priority=1,
         timeout_ms=ring_timeout * 1000,
-        caller_id=f'"Huibo {attempt.request_id}" <{visitor_digits}>',
-        variables={
-            "HUIBO_ATTEMPT": str(attempt.pk),
-            "HUIBO_RING_TIMEOUT": str(ring_timeout),
-            "HUIBO_DIAL_TIMEOUT": str(settings.CALLBACK_SECOND_LEG_TIMEOUT_SECONDS),
-            "HUIBO_MAX_SECONDS": str(attempt.max_seconds),
-        },
+        caller_id=f"<{first_sees}>" if first_sees else None,
+        variables=variables,
         channel_id=attempt.channel_id,
         other_channel_id=attempt.other_channel_id,
     )
@@ -130,9 +137,8 @@ def attempt_place(
     now = now or timezone.now()
     request = CallbackRequest.objects.select_related("enterprise").get(pk=request_id)
     order = CallOrder(request.call_order)
-    first_dialing = Status.DIALING_ENTERPRISE if order is CallOrder.ENTERPRISE_FIRST else Status.DIALING_VISITOR
     status = Status(request.status)
-    if request.attempts_made != attempt_number - 1 or status not in (Status.ACCEPTED, Status.SCHEDULED, first_dialing):
+    if request.attempts_made != attempt_number - 1 or Event.PLACE not in allowed_events(status, order):
         return None  # placed already (a redelivered task), or the request moved on
     if status is Status.SCHEDULED and request.due_at > now:
         return None
@@ -224,7 +230,9 @@ def attempt_place(
             transaction.set_rollback(True)
             return None
 
-    originate = _originate_request(attempt, order=order, ring_timeout=candidate.ring_timeout_seconds)
+    originate = _originate_request(
+        attempt, enterprise=enterprise, order=order, ring_timeout=candidate.ring_timeout_seconds
+    )
     try:
         gateway.originate(node, originate)
     except AmiNotConnected as error:

@@ -82,6 +82,15 @@ def test_the_originate_rings_the_bound_number_then_the_visitor_with_ids_fixed_in
     assert request.status == Status.DIALING_ENTERPRISE
 
 
+def test_each_phone_shows_the_other_party(node: AsteriskNode, gateway: RecordingGateway) -> None:
+    enterprise = make_enterprise("shown", caller_id="+864001234567", agent_confirmation=True)
+    _place(_accept(enterprise), gateway)
+    [(_node, sent)] = gateway.sent
+    assert sent.caller_id == "<8613900001005>"  # the agent sees the visitor
+    assert sent.variables["HUIBO_SHOWN_NUMBER"] == "864001234567"  # the visitor sees the hotline
+    assert sent.variables["HUIBO_CONFIRM"] == "1"
+
+
 def test_visitor_first_rings_the_visitor_first(node: AsteriskNode, gateway: RecordingGateway) -> None:
     enterprise = make_enterprise("vf", call_order="visitor_first")
     _place(_accept(enterprise), gateway)

@@ -33,7 +33,7 @@ EXPECTED = {
     "06-agent-answers-visitor-no-answer": [("failed", "visitor_no_answer", "answered", "no_answer")],
     "07a-agent-answers-visitor-congestion": [("failed", "visitor_unreachable", "answered", "congestion")],
     "07b-agent-answers-visitor-unallocated-number": [("failed", "visitor_unreachable", "answered", "unallocated")],
-    "07c-agent-answers-visitor-nonexistent-extension": [("failed", "visitor_unreachable", "answered", "failed")],
+    "07c-agent-answers-visitor-nonexistent-extension": [("failed", "visitor_unreachable", "answered", "not_dialled")],
     "08b-originate-nonexistent-agent-number": [("failed", "enterprise_unreachable", "failed", None)],
     "10-two-concurrent-callbacks": [("completed", "visitor_hung_up", "answered", "answered")] * 2,
     "11-originate-application-dial": [("completed", "visitor_hung_up", "answered", "answered")],

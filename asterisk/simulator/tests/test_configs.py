@@ -11,7 +11,14 @@ from asterisk.simulator import PRODUCTION_READ, PRODUCTION_WRITE
 from asterisk.simulator.dialplan import parse
 
 ASTERISK = Path(__file__).resolve().parents[2]
-ALLOWED_VARIABLES = {"HUIBO_ATTEMPT", "HUIBO_RING_TIMEOUT", "HUIBO_DIAL_TIMEOUT", "HUIBO_MAX_SECONDS", "HUIBO_CONFIRM"}
+ALLOWED_VARIABLES = {
+    "HUIBO_ATTEMPT",
+    "HUIBO_RING_TIMEOUT",
+    "HUIBO_DIAL_TIMEOUT",
+    "HUIBO_MAX_SECONDS",
+    "HUIBO_CONFIRM",
+    "HUIBO_SHOWN_NUMBER",
+}
 
 
 def _conf(name: str) -> configparser.ConfigParser:
