@@ -88,10 +88,25 @@ def recording_notice(*, enterprise: Enterprise) -> str | None:
 # --- the dashboard ------------------------------------------------------------------------------------------------
 
 
+def _seconds(delay: timedelta | None) -> Decimal | None:
+    """A delay in seconds to one decimal place, for people (integer arithmetic: no float)."""
+    if delay is None:
+        return None
+    return (Decimal(delay // timedelta(milliseconds=100)) / 10).quantize(Decimal("0.1"))
+
+
 @dataclass(frozen=True)
 class Percentiles:
     p50: timedelta | None
     p90: timedelta | None
+
+    @property
+    def p50_seconds(self) -> Decimal | None:
+        return _seconds(self.p50)
+
+    @property
+    def p90_seconds(self) -> Decimal | None:
+        return _seconds(self.p90)
 
 
 @dataclass(frozen=True)

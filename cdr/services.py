@@ -196,6 +196,13 @@ def _summary_fields(attempt: FinishedAttempt, requested_at: datetime | None) -> 
     }
 
 
+def _second_leg_start(attempt: FinishedAttempt, leg: FinishedLeg) -> datetime | None:
+    """The engine had no first-answer time (the listener missed the OriginateResponse): the second leg started
+    ringing when the first leg answered, as that leg reported it."""
+    others = [other.answered_at for other in attempt.legs if other is not leg and other.answered_at is not None]
+    return min(others, default=None) or attempt.placed_at
+
+
 def _requested_at(attempt: FinishedAttempt) -> datetime | None:
     enterprise = Enterprise.objects.get(pk=attempt.enterprise_id)
     return (
@@ -217,6 +224,7 @@ def cdr_record_attempt(*, attempt_id: int) -> list[CallDetailRecord]:
     records = []
     with transaction.atomic():
         for leg in attempt.legs:
+            started_at = leg.started_at or _second_leg_start(attempt, leg)
             billable = _seconds(leg.answered_at, leg.ended_at) if leg.disposition == "answered" else 0
             reconciled = _reconcile(attempt, leg, billable)
             record, created = CallDetailRecord.objects.get_or_create(
@@ -228,10 +236,10 @@ def cdr_record_attempt(*, attempt_id: int) -> list[CallDetailRecord]:
                     "attempt_id": attempt.attempt_id,
                     "number": leg.number,
                     "node_name": attempt.node_name,
-                    "started_at": leg.started_at,
+                    "started_at": started_at,
                     "answered_at": leg.answered_at,
                     "ended_at": leg.ended_at or attempt.placed_at,
-                    "duration_seconds": _seconds(leg.started_at, leg.ended_at),
+                    "duration_seconds": _seconds(started_at, leg.ended_at),
                     "billable_seconds": billable,
                     "disposition": leg.disposition,
                     "hangup_cause": leg.hangup_cause,
