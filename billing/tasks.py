@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from billing.services import invoices_issue_month
+from billing.services import invoices_issue_month, reservations_release_stale
 
 
 @shared_task
@@ -12,3 +12,9 @@ def issue_monthly_invoices() -> None:
     today = timezone.now().date()
     year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
     invoices_issue_month(year=year, month=month)
+
+
+@shared_task
+def release_stale_reservations() -> None:
+    """Funds held by calls whose hand-off never came go back to the balance."""
+    reservations_release_stale()

@@ -261,6 +261,8 @@ CDR_PAGE_SIZE = env.int("CDR_PAGE_SIZE", default=50)
 CELERY_BEAT_SCHEDULE |= {
     # Issues last month's invoices (idempotent: a tenant already invoiced for the month gets nothing more).
     "issue-monthly-invoices": {"task": "billing.tasks.issue_monthly_invoices", "schedule": 3600.0},
+    # Gives back funds held by calls whose CDR hand-off never came (a lost task), an hour past the longest call.
+    "release-stale-reservations": {"task": "billing.tasks.release_stale_reservations", "schedule": 900.0},
     # Fills in Asterisk Cdrs and recordings that arrived after a call's CDRs were written.
     "reconcile-late-cdrs": {"task": "cdr.tasks.reconcile_recent", "schedule": 300.0},
 }

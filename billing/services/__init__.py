@@ -13,7 +13,13 @@ from billing.services.accounts import (
     rate_plan_create,
     threshold_set,
 )
-from billing.services.calls import call_release, call_reserve, call_settle, spend_cap_reached
+from billing.services.calls import (
+    call_release,
+    call_reserve,
+    call_settle,
+    reservations_release_stale,
+    spend_cap_reached,
+)
 from billing.services.fraud import pumping_check
 from billing.services.invoices import invoice_issue, invoice_void, invoices_issue_month
 from billing.services.ledger import balance_adjust, balance_refund, balance_top_up
@@ -39,6 +45,7 @@ __all__ = [
     "rate_create",
     "rate_plan_create",
     "rating_context_for",
+    "reservations_release_stale",
     "spend_cap_reached",
     "threshold_set",
 ]

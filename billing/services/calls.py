@@ -14,7 +14,7 @@ is what the reservation pays for at both legs' own rates, so a settled call neve
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,9 @@ from huibo.errors import ApplicationError
 from tenants.models import Enterprise
 
 logger = logging.getLogger(__name__)
+
+# Past the longest call, how long a reservation may wait for its call's hand-off before it is released.
+STALE_RESERVATION_GRACE = timedelta(hours=1)
 
 
 class FundsError(ApplicationError):
@@ -209,6 +212,23 @@ def call_release(*, reservation_key: str) -> None:
         Reservation.objects.filter(key=reservation_key, status=Reservation.Status.ACTIVE).update(
             status=Reservation.Status.RELEASED, charged=ZERO, closed_at=timezone.now()
         )
+
+
+def reservations_release_stale(*, now: datetime | None = None) -> int:
+    """Release reservations held far longer than any call can last (the hand-off never came: a lost task, a bug).
+
+    Safe even if the call's CDRs arrive later: settling books the charges of a released reservation all the same.
+    """
+    now = now or timezone.now()
+    limit = now - timedelta(seconds=settings.BILLING_MAX_CALL_SECONDS) - STALE_RESERVATION_GRACE
+    released = 0
+    for key in Reservation.objects.filter(status=Reservation.Status.ACTIVE, created_at__lt=limit).values_list(
+        "key", flat=True
+    )[:1000]:
+        call_release(reservation_key=key)
+        logger.warning("billing.reserve.stale_released key=%s", key)
+        released += 1
+    return released
 
 
 def spend_cap_reached(*, enterprise: Enterprise) -> bool:

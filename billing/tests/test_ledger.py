@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, InternalError, connection, transaction
+from django.db.models import Sum
 
 from billing import selectors
 from billing import services as billing_services
@@ -201,6 +202,25 @@ def test_the_daily_spend_cap_refuses_the_call_that_would_pass_it(enterprise: Ent
     assert billing_services.spend_cap_reached(enterprise=enterprise) is True
 
 
+def test_a_reservation_whose_call_never_reported_is_released_and_a_late_settlement_still_charges(
+    enterprise: Enterprise,
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    billed_enterprise(enterprise, top_up="10")
+    _reserve(enterprise, "call-1")
+    assert billing_services.reservations_release_stale() == 0
+    later = timezone.now() + timedelta(hours=3)
+    assert billing_services.reservations_release_stale(now=later) == 1
+    assert selectors.funds_for(enterprise=enterprise).reserved == 0
+    billing_services.call_settle(
+        enterprise_id=enterprise.pk, reservation_key="call-1", charges=[LegCharge("cdr:9", D("0.5"), "cdr:9")]
+    )
+    assert selectors.funds_for(enterprise=enterprise).balance == D("9.5")
+
+
 # --- B2 under concurrency: real PostgreSQL, one connection per thread -------------------------------------------
 
 
@@ -265,3 +285,18 @@ def test_fifty_concurrent_calls_never_overdraw_and_the_balance_is_exact(settings
         running += entry.amount
         assert entry.balance_after == running >= -D("0.50")
     assert not Reservation.objects.filter(status="active").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_hundred_parallel_calls_never_pass_the_daily_spend_cap() -> None:
+    """S4: a daily cap of 5.00 and a balance of 100; 100 calls at once, each reserving at most the cap's room."""
+    enterprise = make_enterprise("capped")
+    billed_enterprise(enterprise, top_up="100", daily_spend_cap=D("5"))
+    granted = _in_threads(100, lambda i: _reserve(enterprise, f"call-{i}"))
+    placed = [seconds for seconds in granted if isinstance(seconds, int)]
+    refused = [result for result in granted if not isinstance(result, int)]
+    assert placed and all(isinstance(r, ApplicationError) and r.code == "spend_cap_reached" for r in refused)
+    assert Reservation.objects.filter(enterprise=enterprise).aggregate(total=Sum("amount"))["total"] <= D("5")
+    assert billing_services.spend_cap_reached(enterprise=enterprise) is (
+        D("5") - selectors.funds_for(enterprise=enterprise).reserved <= 0
+    )
