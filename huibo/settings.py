@@ -127,6 +127,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(BASE_DIR / "var" / "broker"),
         "data_folder_out": str(BASE_DIR / "var" / "broker"),
         "control_folder": str(BASE_DIR / "var" / "broker-control"),
+        # The filesystem transport polls; once a second would add up to a second before every call.
+        "polling_interval": 0.1,
     }
 )
 CELERY_RESULT_BACKEND = None
