@@ -19,7 +19,7 @@ from django.db import connection
 
 from asterisk.simulator import SimulatorThread
 from callback.listener import run_listener
-from callback.models import AsteriskNode, CallbackRequest
+from callback.models import AsteriskNode, CallAttempt, CallbackRequest
 from callback.services.requests import callback_request_create, requests_dispatch_due
 from callback.statemachine import FINAL_STATUSES, Status
 from huibo.celery import app as celery_app
@@ -47,14 +47,26 @@ class Engine:
             raise AssertionError(f"{timeout_error}: history {history}, attempts {attempts}, node {node}") from None
 
     def originates(self) -> int:
-        """How many calls Asterisk was asked to place (first-leg ;1 channels it created)."""
-        return self.pbx.call(
-            lambda: sum(
-                1
-                for event in self.pbx.simulator.server.bus.history  # type: ignore[union-attr]
-                if event.name == "Newchannel" and _field(event.fields, "Uniqueid") == _field(event.fields, "Linkedid")
-            )
-        )
+        """How many calls Asterisk placed."""
+        return len(self.pbx.call(lambda: _first_leg_starts(self.pbx.simulator.server.bus.history)))  # type: ignore[union-attr]
+
+    def dials_per_attempt_request(self) -> dict[int, int]:
+        """Request id → how many calls Asterisk placed for it."""
+        starts = self.pbx.call(lambda: _first_leg_starts(self.pbx.simulator.server.bus.history))  # type: ignore[union-attr]
+        by_channel = dict(CallAttempt.objects.values_list("channel_id", "request_id"))
+        counts: dict[int, int] = {}
+        for channel_id in starts:
+            counts[by_channel[channel_id]] = counts.get(by_channel[channel_id], 0) + 1
+        return counts
+
+
+def _first_leg_starts(history: list[object]) -> list[str]:
+    """Linkedids of every call Asterisk began (its first-leg ;1 channel), one per Originate it acted on."""
+    return [
+        _field(event.fields, "Uniqueid") or ""  # type: ignore[attr-defined]
+        for event in history
+        if event.name == "Newchannel" and _field(event.fields, "Uniqueid") == _field(event.fields, "Linkedid")  # type: ignore[attr-defined]
+    ]
 
 
 def _field(fields: object, key: str) -> str | None:
