@@ -9,8 +9,8 @@ reply comes back, or let it through. The listener's link, which never sends an O
 import asyncio
 import random
 import threading
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
