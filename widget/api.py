@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
 from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
@@ -278,3 +279,14 @@ def script(request: HttpRequest, key: str) -> HttpResponse:
     response["Cache-Control"] = "public, max-age=300"
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+@require_GET
+def demo_page(request: HttpRequest, key: str) -> HttpResponse:
+    """A page that embeds the snippet, to try the widget on a developer's machine (DEBUG only)."""
+    if not settings.DEBUG or selectors.widget_by_public_key(public_key=key) is None:
+        return HttpResponse(status=404)
+    script_url = request.build_absolute_uri(f"/widget/{key}.js")
+    return render(
+        request, "widget/demo_page.html", {"script_url": script_url, "origin": request.build_absolute_uri("/")[:-1]}
+    )

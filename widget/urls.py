@@ -9,6 +9,7 @@ _CAPTCHA = r"api/widget/v1/captcha/(?P<captcha_key>[0-9a-f]{40})"
 
 urlpatterns = [
     re_path(r"^widget/(?P<key>[A-Za-z0-9_-]{1,40})\.js$", api.script, name="script"),
+    re_path(r"^widget/demo/(?P<key>[A-Za-z0-9_-]{1,40})/$", api.demo_page, name="demo"),
     path("api/widget/v1/<str:key>/config", api.config, name="config"),
     path("api/widget/v1/<str:key>/captcha", api.captcha_new, name="captcha"),
     path("api/widget/v1/<str:key>/requests", api.submit, name="submit"),
