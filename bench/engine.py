@@ -16,10 +16,8 @@ Runs against its own database (huibo_bench, created and dropped here) and Redis 
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -78,13 +76,28 @@ async def _serve(stream: bytes, port_ready: "asyncio.Future[int]", done: asyncio
         writer.write(b"Asterisk Call Manager/11.0.0\r\n")
         while True:
             block = await reader.readuntil(b"\r\n\r\n")
-            action_id = next((line.split(b": ", 1)[1] for line in block.split(b"\r\n") if line.startswith(b"ActionID")), b"")
+            action_id = next(
+                (line.split(b": ", 1)[1] for line in block.split(b"\r\n") if line.startswith(b"ActionID")), b""
+            )
             if b"Action: Login" in block:
-                writer.write(b"Response: Success\r\nActionID: " + action_id + b"\r\nMessage: Authentication accepted\r\n\r\n")
-                writer.write(b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 100\r\nLastReload: 100\r\nStatus: Fully Booted\r\n\r\n")
+                writer.write(
+                    b"Response: Success\r\nActionID: " + action_id + b"\r\nMessage: Authentication accepted\r\n\r\n"
+                )
+                writer.write(
+                    b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 100\r\nLastReload: 100\r\n"
+                    b"Status: Fully Booted\r\n\r\n"
+                )
             elif b"Action: CoreShowChannels" in block:
-                writer.write(b"Response: Success\r\nActionID: " + action_id + b"\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n")
-                writer.write(b"Event: CoreShowChannelsComplete\r\nActionID: " + action_id + b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n")
+                writer.write(
+                    b"Response: Success\r\nActionID: "
+                    + action_id
+                    + b"\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n"
+                )
+                writer.write(
+                    b"Event: CoreShowChannelsComplete\r\nActionID: "
+                    + action_id
+                    + b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
+                )
                 writer.write(stream)
                 await writer.drain()
                 done.set()
@@ -171,17 +184,139 @@ def bench_listener(calls: int) -> None:
     read_seconds, apply_seconds, state_changes = asyncio.run(main())
     ended = CallAttempt.objects.filter(node=node, status="ended").count()
     print(f"listener: {calls} callbacks, {len(received)} AMI messages ({len(stream) / 1e6:.1f} MB)")
-    print(f"  reader:   {len(received) / read_seconds:,.0f} messages/s; event-loop stall p99.9 "
-          f"{_percentile(stalls, 0.999) * 1000:.1f} ms, max {max(stalls) * 1000:.1f} ms")
-    print(f"  applier:  {len(received) / apply_seconds:,.0f} events/s applied to call state "
-          f"({state_changes} state changes, {ended}/{calls} calls ended)")
+    print(
+        f"  reader:   {len(received) / read_seconds:,.0f} messages/s; event-loop stall p99.9 "
+        f"{_percentile(stalls, 0.999) * 1000:.1f} ms, max {max(stalls) * 1000:.1f} ms"
+    )
+    print(
+        f"  applier:  {len(received) / apply_seconds:,.0f} events/s applied to call state "
+        f"({state_changes} state changes, {ended}/{calls} calls ended)"
+    )
+
+
+# -- part 1: the whole path -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def bench_whole_path(callbacks: int, rate: float, workers: int) -> None:
+    import django
+    import redis
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()  # the bench's own Redis DB
+    ami_port = _free_port()
+    env = {
+        **os.environ,
+        "HUIBO_ASTERISK_NODES": f"ami://huibo:bench-secret@127.0.0.1:{ami_port}?channels={callbacks * 2}&name=bench",
+        "LOG_LEVEL": "WARNING",
+    }
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    processes = [
+        _start([python, "-m", "asterisk.simulator", "--port", str(ami_port), "--secret", "bench-secret",
+                "--log-level", "WARNING"], env, logs / "simulator.log"),
+        _start([python, "-m", "celery", "-A", "huibo", "worker", "--pool=prefork", f"--concurrency={workers}",
+                "--loglevel=WARNING"], env, logs / "worker.log"),
+        _start([python, "manage.py", "ami_listener"], env, logs / "listener.log"),
+    ]  # fmt: skip
+    try:
+        django.setup()
+        from django.db.models import Max, Min
+
+        from callback.models import AsteriskNode, CallAttempt, CallbackRequest
+        from callback.services.requests import callback_request_create
+        from callback.statemachine import FINAL_STATUSES
+        from conftest import make_enterprise
+        from tenants.models import Enterprise
+
+        deadline = time.monotonic() + 30
+        while not AsteriskNode.objects.filter(name="bench", ami_state="up").exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("the listener never logged in to the simulator; see var/bench/*.log")
+            time.sleep(0.2)
+        per_enterprise = 10
+        enterprises = []
+        for index in range((callbacks + per_enterprise - 1) // per_enterprise):
+            numbers = tuple(f"+86138{index:03d}{n}1100" for n in range(per_enterprise))
+            enterprise = make_enterprise(f"bench-{index}", numbers=numbers)
+            Enterprise.objects.filter(pk=enterprise.pk).update(max_concurrent_calls=per_enterprise, visitor_retries=0)
+            enterprises.append(enterprise)
+        print(
+            f"whole path: {callbacks} callbacks at {rate:g}/s, {workers} Celery worker processes, "
+            f"each call talks 30 s so all are in flight together"
+        )
+        started = time.perf_counter()
+        for i in range(callbacks):
+            due = started + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            callback_request_create(enterprise=enterprises[i // per_enterprise], visitor_number=f"+86139{i:04d}1030")
+        submitted = time.perf_counter() - started
+        placed_by = time.monotonic() + 60
+        while CallAttempt.objects.count() < callbacks and time.monotonic() < placed_by:
+            time.sleep(0.2)
+        latencies = [
+            (sent - created).total_seconds()
+            for created, sent in CallAttempt.objects.filter(number=1).values_list(
+                "request__created_at", "originate_sent_at"
+            )
+        ]
+        placed = len(latencies)
+        in_flight = CallAttempt.objects.filter(status__in=["first_answered", "connected"]).count()
+        span = CallAttempt.objects.aggregate(first=Min("originate_sent_at"), last=Max("originate_sent_at"))
+        seconds = (span["last"] - span["first"]).total_seconds() if placed > 1 else 0.0
+        print(
+            f"  submitted in {submitted:.1f} s; {placed} Originates sent"
+            + (f", {placed / seconds:.0f} callbacks/s placed" if seconds else "")
+        )
+        print(
+            f"  submit-to-Originate latency: p50 {_percentile(latencies, 0.5) * 1000:.0f} ms, "
+            f"p99 {_percentile(latencies, 0.99) * 1000:.0f} ms"
+        )
+        peak = in_flight
+        final_by = time.monotonic() + 120
+        while CallbackRequest.objects.exclude(status__in=[s.value for s in FINAL_STATUSES]).exists():
+            peak = max(peak, CallAttempt.objects.filter(status="connected").count())
+            if time.monotonic() > final_by:
+                break
+            time.sleep(0.5)
+        counts: dict[str, int] = {}
+        for status, reason in CallbackRequest.objects.values_list("status", "reason_code"):
+            counts[f"{status}/{reason}"] = counts.get(f"{status}/{reason}", 0) + 1
+        dials = CallAttempt.objects.count()
+        print(f"  connected at once (peak seen): {peak}; Originates: {dials} for {callbacks} requests")
+        print("  final states: " + ", ".join(f"{key} {value}" for key, value in sorted(counts.items())))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--callbacks", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=50.0, help="submissions per second")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--listener-calls", type=int, default=2000)
+    parser.add_argument("--skip-whole-path", action="store_true")
     args = parser.parse_args()
     _reset_database()
+    if not args.skip_whole_path:
+        bench_whole_path(args.callbacks, args.rate, args.workers)
     bench_listener(args.listener_calls)
 
 
