@@ -186,7 +186,10 @@
 
   function newCaptcha(focus) {
     ui.answer.value = "";
-    if (PREVIEW) return;
+    if (PREVIEW) {
+      ui.img.src = "data:image/svg+xml," + encodeURIComponent("<svg xmlns='http://www.w3.org/2000/svg' width='110' height='44'><text x='14' y='30' font-size='24' font-family='serif' fill='#031'>AB12</text></svg>");
+      return;
+    }
     api("/captcha", {}).then(function (c) {
       if (!c.key) { ui.err.textContent = errorText(c); return; }
       captchaKey = c.key;
@@ -275,11 +278,14 @@
   }
 
   if (PREVIEW) {
+    var shown = "";
     document.addEventListener("huibo:preview", function (e) {
       if (!cfg) return;
       var d = e.detail || {}, open = ui.panel && !ui.panel.hidden;
       ["appearance", "texts"].forEach(function (k) { cfg[k] = Object.assign({}, cfg[k], d[k]); });
       if (d.language) cfg.language = d.language;
+      if (JSON.stringify(cfg) === shown) return; // a "change" after its "input": nothing new to draw
+      shown = JSON.stringify(cfg);
       lang = pickLang();
       render();
       if (open) toggle(true);

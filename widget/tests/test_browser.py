@@ -209,3 +209,50 @@ def test_the_widget_works_by_keyboard_and_fits_a_phone(live_server: Any, host_pa
             assert page.evaluate(focused) == "huibo-open"
         finally:
             browser.close()
+
+
+def test_the_portal_previews_the_widget_live_as_the_admin_types(live_server: Any, django_user_model: Any) -> None:
+    from django.test import Client
+    from playwright.sync_api import sync_playwright
+
+    from tenants.models import Membership
+
+    # given: an enterprise admin, logged in
+    enterprise = make_enterprise("preview", numbers=("+8613800001100",))
+    user = django_user_model.objects.create_user("preview-admin", password="pw-preview-1")
+    Membership.objects.create(user=user, enterprise=enterprise, role=Membership.Role.ADMIN)
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-US")
+            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{live_server.url}/portal/widget/")
+            # when: the preview is there and the admin types a title and picks a colour
+            page.locator("#huibo-open").wait_for()
+            page.fill("#id_title", "Talk to sales")
+            page.locator("#id_primary_color").evaluate(
+                "e => { e.value = '#1155cc'; e.dispatchEvent(new Event('input', {bubbles: true})); }"
+            )
+            # then: the preview shows them at once, before anything is saved
+            page.wait_for_function(
+                "document.querySelector('#huibo-callback').shadowRoot.querySelector('#huibo-open')"
+                ".textContent === 'Talk to sales'"
+            )
+            colour = page.locator("#huibo-open").evaluate("e => getComputedStyle(e).backgroundColor")
+            assert colour == "rgb(17, 85, 204)"
+            page.locator("#huibo-open").click()
+            page.locator("#huibo-call").click()
+            assert page.locator("#huibo-error").inner_text() == "Please enter your phone number."
+            page.screenshot(path=OUTPUT / "portal-preview.png")
+            # and the snippet can be copied
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+            page.click("#widget-copy")
+            page.wait_for_function("document.getElementById('widget-copy-status').textContent !== ''")
+        finally:
+            browser.close()
