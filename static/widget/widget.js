@@ -7,7 +7,7 @@
   var script = document.currentScript;
   var m = script && /^(https?:\/\/[^/]+)\/widget\/([A-Za-z0-9_-]+)\.js/.exec(script.src);
   if (!m) return;
-  var API = m[1] + "/api/widget/v1/" + m[2];
+  var API = m[1] + "/api/widget/v1/" + m[2], CAPTCHA = m[1] + "/api/widget/v1/captcha/";
   var PREVIEW = script.hasAttribute("data-preview");
 
   var T = {
@@ -192,10 +192,10 @@
     }
     api("/captcha", {}).then(function (c) {
       if (!c.key) { ui.err.textContent = errorText(c); return; }
-      captchaKey = c.key;
-      ui.img.src = c.image_url;
-      ui.img.srcset = c.image2x_url + " 2x";
-      if (c.audio_url) { ui.audio.href = c.audio_url; ui.audio.hidden = false; }
+      captchaKey = c.key; // pictures from the host the script came from (the API's own URLs may say http behind a proxy)
+      ui.img.src = CAPTCHA + c.key + ".png";
+      ui.img.srcset = CAPTCHA + c.key + "@2x.png 2x";
+      if (c.audio_url) { ui.audio.href = CAPTCHA + c.key + ".wav"; ui.audio.hidden = false; }
       if (focus) ui.answer.focus();
     }, function () { ui.err.textContent = t("error"); });
   }
