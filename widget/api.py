@@ -78,7 +78,13 @@ def widget_api(*, write: bool, service_checks_origin: bool = False) -> Callable[
             with translation.override(_language(request)):
                 widget = selectors.widget_by_public_key(public_key=key)
                 if widget is None or not widget.settings.enabled:
-                    return _error(WidgetRefusal(Refusal.UNKNOWN_WIDGET), 404)
+                    unknown = WidgetRefusal(Refusal.UNKNOWN_WIDGET, detail=f"key {key[:40]!r}")
+                    if request.method == "POST":  # a page view of an old snippet is not worth a row
+                        enterprise = widget.enterprise if widget is not None else None
+                        abuse.abuse_log(
+                            code=unknown.code, visitor=_visitor(request), enterprise=enterprise, detail=unknown.detail
+                        )
+                    return _error(unknown, 404)
                 origin = request.headers.get("Origin", "")
                 allowed = origin_allowed(origin, list(widget.settings.allowed_origins))
                 refused = (origin or write) and not allowed

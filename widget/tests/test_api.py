@@ -492,6 +492,7 @@ def test_a_disabled_widget_is_unknown(shop: Enterprise) -> None:
     services.widget_settings_update(enterprise=shop, enabled=False)
     response = WidgetClient(shop).config()
     assert (response.status_code, response.json()["code"]) == (404, "unknown_widget")
+    assert_refused(WidgetClient(shop).submit(captcha="0" * 40, answer="x"), "unknown_widget", 404)
 
 
 # -- language --------------------------------------------------------------------------------------------------
