@@ -27,6 +27,9 @@ class Reason(StrEnum):
     ORIGINATE_LOST = "originate_lost"
     ORIGINATE_REJECTED = "originate_rejected"
     BALANCE_EXHAUSTED = "balance_exhausted"
+    SPEND_CAP_REACHED = "spend_cap_reached"
+    NO_RATE = "no_rate"
+    NO_BILLING_ACCOUNT = "no_billing_account"
     ENTERPRISE_SUSPENDED = "enterprise_suspended"
     NO_ENABLED_NUMBER = "no_enabled_number"
     NO_WORKING_HOURS = "no_working_hours"
@@ -55,6 +58,9 @@ REASON_TEXT: dict[Reason, Promise] = {
     Reason.ORIGINATE_LOST: _("Asterisk never reported on the call"),
     Reason.ORIGINATE_REJECTED: _("Asterisk refused to place the call"),
     Reason.BALANCE_EXHAUSTED: _("Balance exhausted"),
+    Reason.SPEND_CAP_REACHED: _("The enterprise's daily spend cap is reached"),
+    Reason.NO_RATE: _("No rate covers this destination"),
+    Reason.NO_BILLING_ACCOUNT: _("The enterprise has no billing account"),
     Reason.ENTERPRISE_SUSPENDED: _("The enterprise's service is suspended"),
     Reason.NO_ENABLED_NUMBER: _("The enterprise has no enabled bound number"),
     Reason.NO_WORKING_HOURS: _("The enterprise has no working hours"),

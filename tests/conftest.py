@@ -90,8 +90,11 @@ def wait_for(probe: Callable[[], object], timeout: float, what: str) -> object:
 
 
 @pytest.fixture
-def pbx() -> Iterator[SimulatorThread]:
-    with SimulatorThread(time_scale=TIME_SCALE, secret=SECRET, keep_history=True) as simulator:
+def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorThread]:
+    recordings = tmp_path_factory.mktemp("recordings")
+    with SimulatorThread(
+        time_scale=TIME_SCALE, secret=SECRET, keep_history=True, recordings_dir=recordings
+    ) as simulator:
         yield simulator
 
 
@@ -100,6 +103,7 @@ def engine(transactional_db: None, pbx: SimulatorThread, settings) -> Iterator[E
     settings.AMI_PING_INTERVAL_SECONDS = 0.5
     settings.AMI_PING_TIMEOUT_SECONDS = 0.5
     settings.AMI_ACTION_TIMEOUT_SECONDS = 2.0
+    settings.CDR_RECORDINGS_DIR = pbx.simulator.server.pbx.settings.recordings_dir  # type: ignore[union-attr]
     node = AsteriskNode.objects.create(name="sim", host="127.0.0.1", port=pbx.port, username="huibo", secret=SECRET)
     # A queue of our own on the shared Redis: nobody else's tasks reach this worker, ours reach no one else.
     queue = f"e2e-{uuid.uuid4().hex[:8]}"

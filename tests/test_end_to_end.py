@@ -169,3 +169,20 @@ def test_an_agent_who_does_not_press_1_passes_the_call_to_the_next_number(engine
     request = engine.wait_final(engine.submit(enterprise, "+8613900001002"), timeout=45)
     assert (request.status, request.reason_code) == ("completed", "visitor_hung_up")
     assert _legs(request) == {"enterprise": ["answered", "answered"], "visitor": ["not_dialled", "answered"]}
+
+
+def test_a_recorded_call_leaves_a_recording_its_cdr_points_to(engine: Engine, settings) -> None:  # type: ignore[no-untyped-def]
+    from cdr import services as cdr_services
+    from cdr.models import CallSummary
+
+    enterprise = _enterprise("+8613800001100")
+    cdr_services.recording_set(enterprise=enterprise, enabled=True)
+    request = engine.wait_final(engine.submit(enterprise, "+8613900001002"))
+    assert request.status == "completed"
+    summary = wait_for(
+        lambda: CallSummary.objects.filter(callback_request_id=request.pk).exclude(recording_file="").first(),
+        15,
+        "the CDR hand-off",
+    )
+    recording = settings.CDR_RECORDINGS_DIR / summary.recording_file  # type: ignore[union-attr]
+    assert recording.read_bytes()[:4] == b"RIFF"

@@ -134,6 +134,10 @@ class PbxThread:
         result: str = handler(data)
         return result
 
+    def app_mixmonitor(self, data: str) -> str:
+        """MixMonitor(): the simulator writes the recording when the call is bridged (Pbx.maybe_record)."""
+        return CONTINUE
+
     def app_noop(self, data: str) -> str:
         return CONTINUE
 

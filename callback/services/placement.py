@@ -26,6 +26,7 @@ from callback.reasons import Reason
 from callback.services import nodes as node_services
 from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
 from callback.statemachine import CallOrder, Event, Status, allowed_events
+from cdr import selectors as cdr_selectors
 from huibo.errors import ApplicationError
 from tenants import selectors as tenant_selectors
 from tenants.models import Enterprise
@@ -33,6 +34,10 @@ from tenants.phone import dial_digits
 
 logger = logging.getLogger(__name__)
 
+# Why billing may refuse to reserve for a call; each has its own reason for people.
+BILLING_REFUSALS = frozenset(
+    {Reason.BALANCE_EXHAUSTED, Reason.SPEND_CAP_REACHED, Reason.NO_RATE, Reason.NO_BILLING_ACCOUNT}
+)
 # How soon to look again when every line of the enterprise is taken.
 LINES_BUSY_RETRY = timedelta(seconds=10)
 
@@ -106,6 +111,8 @@ def _originate_request(
     }
     if enterprise.agent_confirmation and order is CallOrder.ENTERPRISE_FIRST:
         variables["HUIBO_CONFIRM"] = "1"
+    if cdr_selectors.recording_enabled(enterprise=enterprise):
+        variables["HUIBO_RECORD"] = "1"
     return OriginateRequest(
         action_id=attempt.action_id,
         channel=f"Local/{first}@{settings.AMI_OUTBOUND_CONTEXT}",
@@ -197,9 +204,8 @@ def attempt_place(
                 visitor_number=request.visitor_number,
             )
         except ApplicationError as refusal:
-            request_transition(
-                request=request, event=Event.FAIL, reason=Reason.BALANCE_EXHAUSTED, detail=refusal.message, now=now
-            )
+            reason = Reason(refusal.code) if refusal.code in BILLING_REFUSALS else Reason.BALANCE_EXHAUSTED
+            request_transition(request=request, event=Event.FAIL, reason=reason, detail=refusal.message, now=now)
             return None
         attempt = CallAttempt.objects.create(
             request=request,

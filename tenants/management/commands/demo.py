@@ -40,7 +40,8 @@ class Command(BaseCommand):
         }
         processes = {
             "pbx-simulator": [python, "-m", "asterisk.simulator", "--host", "127.0.0.1", "--port", str(ami_port),
-                              "--user", "huibo", "--secret", "huibo-demo-secret"],
+                              "--user", "huibo", "--secret", "huibo-demo-secret",
+                              "--recordings-dir", str(settings.CDR_RECORDINGS_DIR)],
             "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             "worker": [python, "-m", "celery", "-A", "huibo", "worker", "--pool=threads", "--concurrency=4",
                        "--loglevel=INFO"],

@@ -3,6 +3,7 @@
 from datetime import time
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -30,6 +31,8 @@ class Command(BaseCommand):
                     intervals=[services.OpeningInterval(day, time(0, 0), time(23, 59)) for day in range(7)],
                 )
                 services.enterprise_update(enterprise=enterprise, status=Enterprise.Status.ACTIVE)
+                # A prepaid account with the standard rates, so the demo's calls are rated and billed.
+                call_command("billing_open_account", "demo", "--top-up", "100", verbosity=0)
             users = get_user_model().objects
             if not users.filter(username="operator").exists():
                 users.create_superuser("operator", "operator@example.com", DEMO_PASSWORD)
