@@ -85,7 +85,9 @@ BILLABLE_SECONDS = CounterSpec(
 )
 # For monitoring only (a float in Prometheus); the money itself is Decimal in billing's ledger.
 BILLING_CHARGED = CounterSpec(
-    "huibo_billing_charged_amount", "Charges rated on CDRs, in the account's currency.", ("currency",)
+    "huibo_billing_charged_minor_units",
+    "Charges rated on CDRs, in hundredths of the account's currency (money never passes through a float).",
+    ("currency",),
 )
 WEBHOOK_DELIVERIES = CounterSpec(
     "huibo_webhook_delivery_attempts", "Webhook POSTs, by event type and result.", ("event", "result")

@@ -154,7 +154,9 @@ def _cdrs_ready(*, enterprise_id: int, record_ids: list[int]) -> None:
             metrics.increment(metrics.LEG_OUTCOMES, (record.role, record.disposition or "unknown"))
             metrics.increment(metrics.BILLABLE_SECONDS, (record.role,), record.billable_seconds)
             if record.charge is not None:
-                metrics.increment(metrics.BILLING_CHARGED, (record.currency or "",), float(record.charge))
+                metrics.increment(
+                    metrics.BILLING_CHARGED, (record.currency or "",), int((record.charge * 100).to_integral_value())
+                )
     cdrs = [
         cdr_representation(
             record, enterprise_slug=enterprise.slug, callback_id=callback_ids.get(record.callback_request_id)
