@@ -177,6 +177,8 @@ AMI_ACTION_TIMEOUT_SECONDS = env.float("AMI_ACTION_TIMEOUT_SECONDS", default=5.0
 CALLBACK_SECOND_LEG_TIMEOUT_SECONDS = env.int("CALLBACK_SECOND_LEG_TIMEOUT_SECONDS", default=30)
 # A request that cannot get a free line for this long expires rather than ring much later.
 CALLBACK_MAX_WAIT_SECONDS = env.int("CALLBACK_MAX_WAIT_SECONDS", default=900)
+# A request whose queued next attempt has not run for this long is queued again (lost with a Redis restart).
+CALLBACK_STALLED_AFTER_SECONDS = env.int("CALLBACK_STALLED_AFTER_SECONDS", default=30)
 # Grace after ring and dial timeouts before the reaper ends an attempt Asterisk never reported on.
 CALLBACK_REAPER_GRACE_SECONDS = env.int("CALLBACK_REAPER_GRACE_SECONDS", default=60)
 BILLING_MAX_CALL_SECONDS = env.int("BILLING_MAX_CALL_SECONDS", default=3600)

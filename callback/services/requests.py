@@ -12,11 +12,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from callback.models import CallAttempt, CallbackEvent, CallbackRequest
+from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackEvent, CallbackRequest
 from callback.reasons import Reason
-from callback.statemachine import FINAL_STATUSES, CallOrder, Event, Status, next_state
+from callback.statemachine import FINAL_STATUSES, ON_THE_LINE_STATUSES, CallOrder, Event, Status, next_state
 from huibo.errors import ApplicationError
 from integrations import services as integrations_services
 from tenants import selectors as tenant_selectors
@@ -149,16 +150,26 @@ def request_cancel(*, request: CallbackRequest) -> bool:
 
 
 def requests_dispatch_due(*, now: datetime | None = None) -> int:
-    """Start the scheduled requests whose time has come; expire those that waited past their limit."""
+    """Start the requests whose next attempt is due, and expire those that waited past their limit.
+
+    Due: scheduled ones whose time has come, and ones whose queued attempt never ran (a Redis restart loses
+    queued tasks): accepted but never placed, or between two attempts of a hunt with no call up. Queueing an
+    attempt twice is harmless: the task places only the attempt the request still waits for.
+    """
     now = now or timezone.now()
     expired = 0
     for request in CallbackRequest.objects.filter(
         status__in=[Status.ACCEPTED, Status.SCHEDULED], expires_at__lte=now
     ).only("id", "status", "call_order", "correlation_id", "enterprise_id"):
         expired += request_transition(request=request, event=Event.EXPIRE, reason=Reason.WAITED_TOO_LONG, now=now)
-    due = CallbackRequest.objects.filter(status=Status.SCHEDULED, due_at__lte=now).values_list("id", "attempts_made")
+    stalled_since = now - timedelta(seconds=settings.CALLBACK_STALLED_AFTER_SECONDS)
+    due = CallbackRequest.objects.filter(
+        Q(status=Status.SCHEDULED, due_at__lte=now)
+        | Q(status=Status.ACCEPTED, due_at__lte=stalled_since)
+        | Q(status__in=ON_THE_LINE_STATUSES, updated_at__lte=stalled_since)
+    ).exclude(Exists(CallAttempt.objects.filter(request=OuterRef("pk"), status__in=LIVE_ATTEMPT_STATUSES)))
     started = 0
-    for request_id, attempts_made in due:
+    for request_id, attempts_made in due.values_list("id", "attempts_made"):
         enqueue_attempt(request_id=request_id, attempt_number=attempts_made + 1)
         started += 1
     return started + expired

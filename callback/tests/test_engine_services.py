@@ -259,3 +259,25 @@ def test_every_transition_is_stored_with_its_cause(
         ("accepted", "dialing_enterprise", ""),
         ("dialing_enterprise", "failed", "enterprise_no_answer"),
     ]
+
+
+def test_a_request_whose_queued_task_was_lost_is_queued_again(
+    enterprise: Enterprise, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    # given: an accepted request whose place task vanished with a Redis restart a minute ago
+    request = _accept(enterprise)
+    CallbackRequest.objects.filter(pk=request.pk).update(due_at=datetime.now(UTC) - timedelta(minutes=1))
+    # when
+    with django_capture_on_commit_callbacks() as queued:
+        requests.requests_dispatch_due()
+    # then
+    assert len(queued) == 1
+
+
+def test_a_request_placed_a_moment_ago_is_not_queued_twice(
+    enterprise: Enterprise, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    _accept(enterprise)
+    with django_capture_on_commit_callbacks() as queued:
+        requests.requests_dispatch_due()
+    assert queued == []
