@@ -186,3 +186,24 @@ def test_a_recorded_call_leaves_a_recording_its_cdr_points_to(engine: Engine, se
     )
     recording = settings.CDR_RECORDINGS_DIR / summary.recording_file  # type: ignore[union-attr]
     assert recording.read_bytes()[:4] == b"RIFF"
+
+
+def test_a_request_whose_task_was_lost_with_redis_still_gets_its_call(engine: Engine) -> None:
+    """Redis keeps nothing on disk here: a restart loses queued tasks. The request itself is in PostgreSQL."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from callback.models import CallbackRequest
+
+    enterprise = _enterprise("+8613800001100")
+    a_minute_ago = timezone.now() - timedelta(minutes=1)
+    request = CallbackRequest.objects.create(  # accepted, and its place task gone
+        enterprise=enterprise,
+        visitor_number="+8613900001002",
+        call_order="enterprise_first",
+        due_at=a_minute_ago,
+        expires_at=a_minute_ago + timedelta(minutes=15),
+    )
+    request = engine.wait_final(request)
+    assert (request.status, request.reason_code) == ("completed", "visitor_hung_up")
