@@ -9,6 +9,7 @@ which follows callback.statemachine and writes a CallbackEvent row for every mov
 import uuid
 
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from callback.statemachine import Status
@@ -42,6 +43,22 @@ class AsteriskNode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.host}:{self.port})"
+
+
+# What people read for a request's status; the status itself stays a callback.statemachine.Status code.
+STATUS_TEXT: dict[Status, Promise] = {
+    Status.ACCEPTED: _("Accepted"),
+    Status.SCHEDULED: _("Scheduled"),
+    Status.DIALING_ENTERPRISE: _("Calling the enterprise"),
+    Status.ENTERPRISE_ANSWERED: _("Enterprise answered"),
+    Status.DIALING_VISITOR: _("Calling the visitor"),
+    Status.VISITOR_ANSWERED: _("Visitor answered"),
+    Status.CONNECTED: _("Connected"),
+    Status.COMPLETED: _("Completed"),
+    Status.FAILED: _("Failed"),
+    Status.CANCELLED: _("Cancelled"),
+    Status.EXPIRED: _("Expired"),
+}
 
 
 class CallbackRequest(models.Model):
@@ -81,6 +98,13 @@ class CallbackRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.visitor_number} → {self.enterprise} ({self.status})"
+
+    @property
+    def status_display(self) -> str:
+        try:
+            return str(STATUS_TEXT[Status(self.status)])
+        except ValueError:
+            return self.status
 
 
 class CallbackEvent(models.Model):
@@ -136,7 +160,7 @@ class CallAttempt(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["request", "number"]
+        ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["request", "number"], name="attempt_number_unique")]
 
     def __str__(self) -> str:

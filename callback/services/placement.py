@@ -191,10 +191,6 @@ def attempt_place(
             # Every number not yet offered is on another Huibo call: wait for one to free up.
             _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
             return None
-        node = _pick_node()
-        if node is None:
-            request_transition(request=request, event=Event.FAIL, reason=Reason.NO_NODE_AVAILABLE, now=now)
-            return None
         call_id = uuid.uuid4().hex
         try:
             max_seconds = billing_services.call_reserve(
@@ -206,6 +202,12 @@ def attempt_place(
         except ApplicationError as refusal:
             reason = Reason(refusal.code) if refusal.code in BILLING_REFUSALS else Reason.BALANCE_EXHAUSTED
             request_transition(request=request, event=Event.FAIL, reason=reason, detail=refusal.message, now=now)
+            return None
+        # Node rows are locked last: every placement on every enterprise waits for that lock, so hold it briefly.
+        node = _pick_node()
+        if node is None:
+            billing_services.call_release(reservation_key=f"{call_id}-1")
+            request_transition(request=request, event=Event.FAIL, reason=Reason.NO_NODE_AVAILABLE, now=now)
             return None
         attempt = CallAttempt.objects.create(
             request=request,

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackEvent, CallbackRequest
 from callback.reasons import Reason
@@ -104,10 +105,10 @@ def callback_request_create(
     now = now or timezone.now()
     number = normalize_e164(visitor_number, default_region=enterprise.default_country)
     if enterprise.status != Enterprise.Status.ACTIVE:
-        raise CallbackRefused(Reason.ENTERPRISE_SUSPENDED.value, "This enterprise does not take callbacks now.")
+        raise CallbackRefused(Reason.ENTERPRISE_SUSPENDED.value, _("This enterprise does not take callbacks now."))
     opening = tenant_selectors.next_opening(enterprise=enterprise, at=now)
     if opening is None:
-        raise CallbackRefused(Reason.NO_WORKING_HOURS.value, "This enterprise has no working hours.")
+        raise CallbackRefused(Reason.NO_WORKING_HOURS.value, _("This enterprise has no working hours."))
     max_wait = timedelta(seconds=settings.CALLBACK_MAX_WAIT_SECONDS)
     with transaction.atomic():
         request = CallbackRequest.objects.create(
