@@ -17,6 +17,7 @@ moment it answered.
 """
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +31,7 @@ from callback.statemachine import Status
 from integrations import metrics, redis_store
 from integrations.logs import current_request_id
 from integrations.representations import callback_representation, cdr_representation
-from integrations.services.webhooks import WebhookEvent, webhook_event_publish
+from integrations.services.webhooks import WebhookEvent, webhook_event_publish, webhook_subscriptions_exist
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +53,38 @@ def callback_events_for(*, from_status: str, to_status: str) -> list[WebhookEven
     return events
 
 
+# Whether an enterprise has any webhook subscription, remembered briefly per process: the listener asks on every
+# move of every call, and most enterprises have none. A new subscription takes effect within this many seconds.
+_SUBSCRIBED_TTL_SECONDS = 10.0
+_subscribed: dict[int, tuple[float, bool]] = {}
+
+
+def _has_webhooks(enterprise_id: int) -> bool:
+    now = time.monotonic()
+    known = _subscribed.get(enterprise_id)
+    if known is None or known[0] < now:
+        known = (now + _SUBSCRIBED_TTL_SECONDS, webhook_subscriptions_exist(enterprise_id=enterprise_id))
+        _subscribed[enterprise_id] = known
+    return known[1]
+
+
 def callback_event_published(
     *, request: CallbackRequest, event: str, from_status: str, to_status: str, reason: str = ""
 ) -> None:
     """Hook for callback.services.requests.request_transition after a successful move. Never raises.
 
-    Called on the AMI listener's applier thread, which must keep up with Asterisk: it only counts the move
-    and queues the rest (webhook fan-out, latency histograms) for a worker, after commit.
+    Called on the AMI listener's applier thread, which must keep up with Asterisk: it counts the move from what
+    it already holds and queues webhook fan-out for a worker, after commit, only for enterprises that have any.
     """
     try:
         metrics.increment(metrics.CALLBACK_TRANSITIONS, (str(event), str(to_status), str(reason or "")))
-        if not callback_events_for(from_status=str(from_status), to_status=str(to_status)) and to_status not in (
-            Status.CONNECTED,
-            Status.COMPLETED,
-        ):
+        if to_status == Status.CONNECTED and request.connected_at is not None:
+            metrics.observe(metrics.CALLBACK_SETUP, (request.connected_at - request.created_at).total_seconds())
+        if to_status == Status.COMPLETED and request.connected_at is not None and request.finished_at is not None:
+            metrics.observe(metrics.CALLBACK_TALK, (request.finished_at - request.connected_at).total_seconds())
+        if not callback_events_for(from_status=str(from_status), to_status=str(to_status)):
+            return
+        if not _has_webhooks(request.enterprise_id):
             return
         from integrations import tasks
 
@@ -75,7 +94,6 @@ def callback_event_published(
             "event": str(event),
             "from_status": str(from_status),
             "to_status": str(to_status),
-            "reason": str(reason or ""),
             "log_request_id": current_request_id() or str(request.correlation_id),
         }
         transaction.on_commit(
@@ -93,22 +111,14 @@ def callback_moved(
     event: str,
     from_status: str,
     to_status: str,
-    reason: str,
     log_request_id: str,
 ) -> None:
-    """Webhooks and latency histograms for one move of a request (a worker runs it)."""
+    """Webhooks for one move of a request (a worker runs it)."""
     events = callback_events_for(from_status=from_status, to_status=to_status)
-    needs_request = bool(events) or to_status in (Status.CONNECTED, Status.COMPLETED)
-    if not needs_request:
+    if not events:
         return
     request = CallbackRequest.objects.select_related("enterprise").filter(pk=request_id).first()
     if request is None:
-        return
-    if to_status == Status.CONNECTED and request.connected_at is not None:
-        metrics.observe(metrics.CALLBACK_SETUP, (request.connected_at - request.created_at).total_seconds())
-    if to_status == Status.COMPLETED and request.connected_at is not None and request.finished_at is not None:
-        metrics.observe(metrics.CALLBACK_TALK, (request.finished_at - request.connected_at).total_seconds())
-    if not events:
         return
     body = callback_representation(request, enterprise_slug=request.enterprise.slug)
     # The event reports the move it is about, even if the request has moved on since.

@@ -187,6 +187,10 @@ def _enqueue(delivery_ids: list[int]) -> None:
     transaction.on_commit(send, robust=True)
 
 
+def webhook_subscriptions_exist(*, enterprise_id: int) -> bool:
+    return WebhookSubscription.objects.filter(enterprise_id=enterprise_id, enabled=True).exists()
+
+
 def webhook_event_publish(
     *,
     enterprise_id: int,

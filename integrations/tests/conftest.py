@@ -134,3 +134,11 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
 
 
 __all__ = ["KeyedClient", "Receiver", "metric_value", "run_integrations_callbacks"]
+
+
+@pytest.fixture(autouse=True)
+def forget_webhook_subscriptions() -> None:
+    """The listener remembers for a few seconds whether an enterprise has webhooks; each test starts afresh."""
+    from integrations.services import events
+
+    events._subscribed.clear()
