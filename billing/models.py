@@ -8,6 +8,7 @@ the check constraint on that running balance is the last guard against an overdr
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import DEFAULT_CURRENCY, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, TAX_RATE_DECIMAL_PLACES
@@ -186,6 +187,11 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency} → {self.balance_after}"
+
+    @property
+    def reason_display(self) -> str:
+        """The reason in the reader's language: reasons Huibo writes itself are stored in English (gettext_noop)."""
+        return gettext(self.reason) if self.reason else ""
 
 
 class Reservation(models.Model):

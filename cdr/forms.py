@@ -1,21 +1,11 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from cdr.models import CallDetailRecord, RecordingSetting
+from cdr.models import DISPOSITION_TEXT, CallDetailRecord, RecordingSetting
 from cdr.selectors import CdrFilter
 from tenants.models import Enterprise
 
-DISPOSITIONS = [
-    ("", _("Any")),
-    ("answered", _("Answered")),
-    ("busy", _("Busy")),
-    ("no_answer", _("No answer")),
-    ("congestion", _("Congestion")),
-    ("rejected", _("Rejected")),
-    ("unallocated", _("Unallocated number")),
-    ("cancelled", _("Cancelled")),
-    ("failed", _("Failed")),
-]
+DISPOSITIONS = [("", _("Any")), *DISPOSITION_TEXT.items()]
 
 
 class CdrFilterForm(forms.Form):

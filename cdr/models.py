@@ -6,10 +6,24 @@ beside the engine's timing: where they disagree by more than the tolerance the C
 """
 
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from tenants.models import Enterprise
+
+# What people read for a leg's disposition; the disposition itself stays the engine's code.
+DISPOSITION_TEXT: dict[str, Promise] = {
+    "answered": _("Answered"),
+    "busy": _("Busy"),
+    "no_answer": _("No answer"),
+    "congestion": _("Congestion"),
+    "rejected": _("Rejected"),
+    "unallocated": _("Unallocated number"),
+    "cancelled": _("Cancelled"),
+    "not_dialled": _("Not dialled"),
+    "failed": _("Failed"),
+}
 
 
 class CallDetailRecord(models.Model):
@@ -69,6 +83,10 @@ class CallDetailRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} {self.number} {self.disposition} {self.billable_seconds}s"
+
+    @property
+    def disposition_display(self) -> str:
+        return str(DISPOSITION_TEXT.get(self.disposition, self.disposition))
 
 
 class CallSummary(models.Model):

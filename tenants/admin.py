@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from huibo.errors import ApplicationError
 from tenants.models import BoundNumber, Enterprise, Holiday, Membership, WorkingHours
@@ -82,7 +83,7 @@ class EnterpriseAdmin(admin.ModelAdmin):
             # Inlines are saved after the parent, so the rule can only be checked here; suspend rather than
             # leave an active enterprise that hunts over nothing.
             Enterprise.objects.filter(pk=enterprise.pk).update(status=Enterprise.Status.SUSPENDED)
-            self.message_user(request, "Suspended: an active enterprise needs an enabled bound number.", "warning")
+            self.message_user(request, _("Suspended: an active enterprise needs an enabled bound number."), "warning")
 
 
 @admin.register(BoundNumber)

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from callback.models import STATUS_TEXT
 from callback.statemachine import Status
 from widget.models import WidgetSettings
 
@@ -43,7 +44,7 @@ class WidgetSettingsForm(forms.ModelForm):
 
 class LeadFilterForm(forms.Form):
     status = forms.ChoiceField(
-        label=_("status"), required=False, choices=[("", _("any"))] + [(s.value, s.value) for s in Status]
+        label=_("status"), required=False, choices=[("", _("any"))] + [(s.value, STATUS_TEXT[s]) for s in Status]
     )
     utm_source = forms.CharField(label=_("UTM source"), required=False, max_length=200)
     utm_campaign = forms.CharField(label=_("UTM campaign"), required=False, max_length=200)

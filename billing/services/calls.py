@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from billing.models import BillingAccount, LedgerEntry, Reservation
 from billing.money import ZERO, quantize_money
@@ -190,7 +191,7 @@ def call_settle(*, enterprise_id: int, reservation_key: str, charges: Sequence[L
                 kind=LedgerEntry.Kind.CHARGE,
                 amount=-amount,
                 key=charge.key,
-                reason="call charge",
+                reason=gettext_noop("call charge"),
                 reference=charge.reference,
             )
             booked += amount

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from billing.models import BillingAccount, LedgerEntry, Rate, RatePlan
 from billing.rating import Increment, LegCharge, LegRole, NumberType, RateRow, RateTable, Tariff
@@ -360,6 +361,6 @@ def _book_rerating_differences() -> None:
             kind=LedgerEntry.Kind.ADJUSTMENT,
             amount=difference,
             key=f"rerate:{cdr_id}:{booked.count()}",
-            reason="re-rated with the current plan",
+            reason=gettext_noop("re-rated with the current plan"),
             reference=f"cdr:{cdr_id}",
         )
