@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.template import engines
+from django.templatetags.i18n import BlockTranslateNode, TranslateNode
 from django.test import Client
 from django.utils import translation
 
@@ -131,6 +133,36 @@ def test_compiled_catalogue_matches_the_po(catalogue: list[Entry]) -> None:
         if got != entry.msgstr[0]:
             stale.append(entry.msgid)
     assert stale == [], "run: manage.py compilemessages --ignore=.venv"
+
+
+def _template_msgids() -> dict[str, set[tuple[str | None, str]]]:
+    """What each of our templates asks gettext for at run time, exactly as Django's i18n tags compute it."""
+    engine = engines["django"].engine  # type: ignore[attr-defined]
+    base = Path(settings.BASE_DIR)
+    found: dict[str, set[tuple[str | None, str]]] = {}
+    for root in [base / "templates", *base.glob("*/templates")]:
+        for path in root.rglob("*.html"):
+            name = path.relative_to(root).as_posix()
+            nodelist = engine.from_string(path.read_text(encoding="utf-8")).nodelist
+            msgids = found.setdefault(name, set())
+            for node in nodelist.get_nodes_by_type(TranslateNode):
+                literal = node.filter_expression.var.literal
+                if isinstance(literal, str) and not node.noop:
+                    context = node.message_context.var.literal if node.message_context else None
+                    msgids.add((context, literal.replace("%", "%%")))
+            for node in nodelist.get_nodes_by_type(BlockTranslateNode):
+                context = node.message_context.var.literal if node.message_context else None
+                msgids.add((context, node.render_token_list(node.singular)[0]))
+    return found
+
+
+def test_every_string_the_templates_translate_is_in_the_catalogue(catalogue: list[Entry]) -> None:
+    """Catches a template string makemessages cannot extract as Django looks it up, or a run of it forgotten."""
+    known = {(entry.msgctxt, entry.msgid) for entry in catalogue}
+    found = _template_msgids()
+    assert sum(len(msgids) for msgids in found.values()) > 300
+    missing = {name: sorted(msgid for msgid in msgids if msgid not in known) for name, msgids in found.items()}
+    assert {name: msgids for name, msgids in missing.items() if msgids} == {}
 
 
 def test_every_reason_reads_in_chinese() -> None:
