@@ -106,34 +106,47 @@ class Applier:
             if None in batch:
                 stopping = True
                 batch = batch[: batch.index(None)]
-            try:
-                # One commit per batch: a commit waits for the WAL flush, and most batches carry several facts.
-                with transaction.atomic():
-                    for item in batch:
-                        self.handle(item)  # type: ignore[arg-type]
-            except Exception:
-                logger.exception("callback.listener.batch_failed items=%s", len(batch))
-                close_old_connections()
+            self.apply(batch)  # type: ignore[arg-type]
         connection.close()
 
     def handle(self, item: "_Event | _LinkUp | _LinkDown") -> None:
-        """Apply one item. A failure is logged and rolled back to its own savepoint; the reaper repairs the rest."""
-        if isinstance(item, _Event):
-            for fact in self.tracker(item.node_id).feed(item.message):
-                self._guarded(apply_fact, fact)
-                self.applied += 1
-        elif isinstance(item, _LinkUp):
-            self._guarded(self._reconcile, item)
-        else:
-            self._guarded(node_services.node_mark_down, node=AsteriskNode(pk=item.node_id), reason=item.reason)
+        self.apply([item])
 
-    @staticmethod
-    def _guarded(action: Callable[..., object], *args: object, **kwargs: object) -> None:
+    def apply(self, batch: "list[_Event | _LinkUp | _LinkDown]") -> None:
+        """Apply a batch in one transaction: one commit, and so one wait for the WAL flush, for many facts.
+
+        Feeding the trackers is pure and happens once; if applying fails, the facts are applied again one by
+        one, each in its own transaction (the services are idempotent), so one bad fact costs only itself.
+        """
+        steps: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+        for item in batch:
+            if isinstance(item, _Event):
+                steps.extend((apply_fact, (fact,)) for fact in self.tracker(item.node_id).feed(item.message))
+            elif isinstance(item, _LinkUp):
+                steps.append((self._reconcile, (item,)))
+            else:
+                steps.append((self._link_down, (item,)))
+        if not steps:
+            return
         try:
             with transaction.atomic():
-                action(*args, **kwargs)
+                for step, args in steps:
+                    step(*args)
         except Exception:
-            logger.exception("callback.listener.apply_failed action=%s", getattr(action, "__name__", action))
+            logger.warning("callback.listener.batch_failed steps=%s; applying one by one", len(steps), exc_info=True)
+            close_old_connections()
+            for step, args in steps:
+                try:
+                    with transaction.atomic():
+                        step(*args)
+                except Exception:
+                    # The reaper and the next reconciliation repair whatever this left.
+                    logger.exception("callback.listener.apply_failed step=%s", getattr(step, "__name__", step))
+        self.applied += sum(1 for step, _args in steps if step is apply_fact)
+
+    @staticmethod
+    def _link_down(link: "_LinkDown") -> None:
+        node_services.node_mark_down(node=AsteriskNode(pk=link.node_id), reason=link.reason)
 
     def _reconcile(self, link: _LinkUp) -> None:
         node = AsteriskNode.objects.get(pk=link.node_id)

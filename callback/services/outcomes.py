@@ -40,10 +40,12 @@ def _roles(order: CallOrder) -> tuple[str, str]:
     return (first, second) if order is CallOrder.ENTERPRISE_FIRST else (second, first)
 
 
-def _current_request(attempt: CallAttempt) -> CallbackRequest | None:
-    """The attempt's request, if this attempt is still the one the request is on."""
-    request = CallbackRequest.objects.get(pk=attempt.request_id)
-    return request if request.attempts_made == attempt.number else None
+def _attempt_with_request(channel_id: str) -> tuple[CallAttempt, CallbackRequest | None] | None:
+    """The attempt and its request (None if the request has moved on to a later attempt), in one query."""
+    attempt = CallAttempt.objects.select_related("request").filter(channel_id=channel_id).first()
+    if attempt is None:
+        return None
+    return attempt, (attempt.request if attempt.request.attempts_made == attempt.number else None)
 
 
 def attempt_first_answered(fact: FirstLegAnswered) -> bool:
@@ -51,23 +53,21 @@ def attempt_first_answered(fact: FirstLegAnswered) -> bool:
     moved = CallAttempt.objects.filter(
         channel_id=fact.channel_id, status__in=[CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED]
     ).update(status=CallAttempt.Status.FIRST_ANSWERED, first_answered_at=fact.at)
-    if not moved:
+    found = _attempt_with_request(fact.channel_id) if moved else None
+    if found is None or found[1] is None:
         return False
-    attempt = CallAttempt.objects.get(channel_id=fact.channel_id)
-    request = _current_request(attempt)
-    if request is None:
-        return False
+    attempt, request = found
     updates = {"answered_by_id": attempt.bound_number_id} if request.call_order == CallOrder.ENTERPRISE_FIRST else {}
     return _advance(request, Event.FIRST_ANSWERED, attempt, updates)
 
 
 def attempt_second_dialing(fact: SecondLegDialing) -> bool:
     """The dialplan started dialling the second party (DialBegin from the first leg)."""
-    attempt = CallAttempt.objects.filter(channel_id=fact.channel_id).first()
-    if attempt is None or attempt.status != CallAttempt.Status.FIRST_ANSWERED:
+    found = _attempt_with_request(fact.channel_id)
+    if found is None or found[1] is None or found[0].status != CallAttempt.Status.FIRST_ANSWERED:
         return False
-    request = _current_request(attempt)
-    return request is not None and _advance(request, Event.SECOND_DIALING, attempt)
+    attempt, request = found
+    return _advance(request, Event.SECOND_DIALING, attempt)
 
 
 def attempt_connected(fact: Connected) -> bool:
@@ -75,12 +75,10 @@ def attempt_connected(fact: Connected) -> bool:
     moved = CallAttempt.objects.filter(channel_id=fact.channel_id, status=CallAttempt.Status.FIRST_ANSWERED).update(
         status=CallAttempt.Status.CONNECTED, connected_at=fact.at
     )
-    if not moved:
+    found = _attempt_with_request(fact.channel_id) if moved else None
+    if found is None or found[1] is None:
         return False
-    attempt = CallAttempt.objects.get(channel_id=fact.channel_id)
-    request = _current_request(attempt)
-    if request is None:
-        return False
+    attempt, request = found
     if request.status == _first_answered_status(request):
         # DialBegin was not seen (a restart of the listener in between): the call is connected all the same.
         _advance(request, Event.SECOND_DIALING, attempt)
@@ -117,9 +115,12 @@ def attempt_ended(fact: AttemptEnded) -> bool:
         attempt.asterisk_cdrs = list(fact.cdrs)
         attempt.save(update_fields=["status", "ended_at", "connected_at", "outcome", "asterisk_cdrs"])
         numbers = {CallLeg.Role.ENTERPRISE: attempt.enterprise_number, CallLeg.Role.VISITOR: attempt.visitor_number}
-        for role, report in ((first_role, fact.first), (second_role, fact.second)):
-            if report is not None:
-                _leg_record(attempt, role=role, number=numbers[role], report=report)
+        # The attempt row is locked and was not ended: its legs are written here exactly once.
+        CallLeg.objects.bulk_create(
+            _leg(attempt, role=role, number=numbers[role], report=report)
+            for role, report in ((first_role, fact.first), (second_role, fact.second))
+            if report is not None
+        )
         # Deciding in the same transaction: a crash here leaves the attempt live for the reaper, never half-done.
         if request.attempts_made == attempt.number:
             _after_attempt(request, attempt, fact, connected=connected)
@@ -150,20 +151,18 @@ def _attempt_outcome(fact: AttemptEnded, connected: bool) -> str:
     return f"second_leg_{second}"
 
 
-def _leg_record(attempt: CallAttempt, *, role: str, number: str, report: LegReport) -> None:
-    CallLeg.objects.update_or_create(
+def _leg(attempt: CallAttempt, *, role: str, number: str, report: LegReport) -> CallLeg:
+    return CallLeg(
         attempt=attempt,
+        enterprise_id=attempt.enterprise_id,
         role=role,
-        defaults={
-            "enterprise_id": attempt.enterprise_id,
-            "number": number,
-            "disposition": report.disposition.value,
-            "hangup_cause": report.cause,
-            "hangup_cause_text": report.cause_text[:60],
-            "answered_at": report.answered_at,
-            "ended_at": report.ended_at,
-            "hung_up_first": report.hung_up_first,
-        },
+        number=number,
+        disposition=report.disposition.value,
+        hangup_cause=report.cause,
+        hangup_cause_text=report.cause_text[:60],
+        answered_at=report.answered_at,
+        ended_at=report.ended_at,
+        hung_up_first=report.hung_up_first,
     )
 
 

@@ -59,7 +59,8 @@ def request_transition(
     guard = CallbackRequest.objects.filter(pk=request.pk, status=current.value)
     if expected_attempts is not None:
         guard = guard.filter(attempts_made=expected_attempts)
-    with transaction.atomic():
+    # No savepoint when a caller's transaction is open (the listener's batch): the two writes still commit together.
+    with transaction.atomic(savepoint=False):
         if guard.update(**fields) == 0:
             return False
         CallbackEvent.objects.create(
