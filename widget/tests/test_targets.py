@@ -264,7 +264,7 @@ def test_s5_concurrent_visitors_admit_exactly_the_enterprises_hourly_limit(serve
     WidgetPolicy.objects.create(enterprise=enterprise, enterprise_per_hour=10)
     submissions = [{"phone": f"139000{i:05d}", "ip": f"10.0.{i // 250}.{i % 250 + 1}"} for i in range(100)]
     results = fire(server, enterprise, submissions)
-    assert codes_of(results) == {"accepted": 10, "enterprise_limit_hour": 90}
+    assert codes_of(results) == {"accepted": 10, "enterprise_limit_hour": 90}, results
     assert CallbackRequest.objects.count() == 10
 
 
