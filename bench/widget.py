@@ -137,6 +137,33 @@ def _gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _workers_of(master: int) -> list[int]:
+    try:
+        return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, for its load during a phase."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
 # -- the load generator ----------------------------------------------------------------------------------------
 
 
@@ -349,9 +376,12 @@ def _web(options: argparse.Namespace, env: dict[str, str], key: str, captchas: l
             except OSError:
                 time.sleep(0.1)
         asyncio.run(load.closed_loop(options.concurrency, 2.0))  # warm-up: connections, caches
+        workers = _workers_of(server.pid)
+        cpu_before, busy_before = _cpu_seconds(workers), _machine_busy()
         start = time.perf_counter()
         peak = asyncio.run(load.closed_loop(options.concurrency, options.duration))
         rate, statuses, latency = _summary(peak, time.perf_counter() - start)
+        cpu_used, busy_after = _cpu_seconds(workers) - cpu_before, _machine_busy()
         half = rate / 2
         steady = asyncio.run(load.open_loop(half, options.duration))
         half_rate, half_statuses, half_latency = _summary(steady, options.duration)
@@ -363,6 +393,12 @@ def _web(options: argparse.Namespace, env: dict[str, str], key: str, captchas: l
     print("    latency ms  " + "  ".join(f"{k} {v:6.1f}" for k, v in latency.items()))
     print(f"  open loop at half that rate ({half:.0f}/s): {half_rate:8.1f} accepted/s   statuses {half_statuses}")
     print("    latency ms  " + "  ".join(f"{k} {v:6.1f}" for k, v in half_latency.items()))
+    accepted = statuses.get(201, 0) or 1
+    machine = (busy_after[0] - busy_before[0]) / max(1.0, busy_after[1] - busy_before[1])
+    print(
+        f"  web workers' CPU per accepted submission: {cpu_used / accepted * 1000:.1f} ms;"
+        f" machine busy during the closed loop: {machine:.0%} of {os.cpu_count()} CPUs"
+    )
     print(f"  callback requests created: {CallbackRequest.objects.count()} (= every 201)")
     target_met = rate >= 500 and half_latency["p99"] <= 50
     print(f"  target (≥ 500 accepted/s, p99 ≤ 50 ms at half rate): {'met' if target_met else 'NOT met'}", flush=True)
