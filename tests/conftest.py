@@ -18,6 +18,7 @@ from celery.contrib.testing.worker import start_worker
 from django.db import connection
 
 from asterisk.simulator import SimulatorThread
+from callback.ami import get_default_pool
 from callback.listener import run_listener
 from callback.models import AsteriskNode, CallAttempt, CallbackRequest
 from callback.services.requests import callback_request_create, requests_dispatch_due
@@ -142,3 +143,4 @@ def engine(transactional_db: None, pbx: SimulatorThread, settings) -> Iterator[E
         listener.join(10)
         dispatcher.join(5)
     celery_app.conf.task_default_queue = "celery"
+    get_default_pool().close()  # the worker's AMI links would go on redialling this test's simulator

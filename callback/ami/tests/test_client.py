@@ -106,7 +106,11 @@ async def test_failed_login_is_logged_and_retried_with_growing_backoff(caplog: p
             assert isinstance(client.last_error, AmiAuthError)
             assert hooks.connected == []
             assert "ami.login.failed" in caplog.text
-            retries = [r for r in caplog.records if r.getMessage().startswith("ami.link.retry")]
+            retries = [
+                r
+                for r in caplog.records
+                if r.getMessage().startswith("ami.link.retry") and r.ami["node"] == client.label  # type: ignore[attr-defined]
+            ]
             assert [r.ami["attempt"] for r in retries[:3]] == [1, 2, 3]  # type: ignore[attr-defined]
             # an action waits for a login that never comes: not sent, and the cause is chained
             with pytest.raises(AmiNotConnected) as refused:
