@@ -310,7 +310,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--callbacks", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=50.0, help="submissions per second")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--listener-calls", type=int, default=2000)
     parser.add_argument("--skip-whole-path", action="store_true")
     args = parser.parse_args()
