@@ -4,13 +4,8 @@ Thin views over integrations' services and selectors; the enterprise comes from 
 membership and every id is looked up within it, so another tenant's id is a 404. Viewers may read, not write.
 """
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,26 +18,8 @@ from integrations import selectors
 from integrations.forms import ApiKeyForm, WebhookSubscriptionForm
 from integrations.models import WebhookDelivery
 from integrations.services import api_keys, webhooks
-from tenants import selectors as tenant_selectors
 from tenants.models import Membership
-
-View = Callable[..., HttpResponse]
-
-
-def enterprise_view(view: View) -> View:
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        membership = tenant_selectors.membership_for_user(user=request.user)
-        if membership is None:
-            if request.user.is_staff:
-                return redirect("admin:index")
-            raise PermissionDenied(_("This account does not belong to an enterprise."))
-        if request.method == "POST" and not membership.can_edit:
-            raise PermissionDenied(_("Your role can read but not change settings."))
-        return view(request, membership, *args, **kwargs)
-
-    return wrapped
+from tenants.views import enterprise_view
 
 
 @never_cache
