@@ -4,7 +4,6 @@ Thin views over integrations' services and selectors; the enterprise comes from 
 membership and every id is looked up within it, so another tenant's id is a 404. Viewers may read, not write.
 """
 
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse

@@ -122,7 +122,7 @@ _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
 @contextmanager
-def _number_lock(number: str) -> Iterator[None]:
+def number_lock(number: str) -> Iterator[None]:
     """Serialise submissions for one number (across tenants) from the duplicate check to the commit."""
     store, lock_key, token = get_store(), key("lock", number), f"{time.monotonic_ns()}"
     deadline = time.monotonic() + _NUMBER_LOCK_WAIT_SECONDS
@@ -178,7 +178,7 @@ def _admit_number(
     if billing_services.spend_cap_reached(enterprise=enterprise):
         raise WidgetRefusal(Refusal.SPEND_CAP_REACHED)
     limits = abuse.limits_for(policy=widget.policy)
-    with _number_lock(number):
+    with number_lock(number):
         in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
         if in_flight:
             existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)

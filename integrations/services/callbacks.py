@@ -17,9 +17,6 @@ log with the key as the client; refusals that blame a number count as strikes ag
 
 import dataclasses
 import ipaddress
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,14 +34,11 @@ from integrations.models import ApiKey
 from tenants.models import Enterprise
 from widget import abuse
 from widget import selectors as widget_selectors
+from widget import services as widget_services
 from widget.errors import Refusal, WidgetRefusal
 from widget.numbers import visitor_number_check
-from widget.store import get_store
-from widget.store import key as widget_key
 
 # The widget's own per-number lock (same key), so widget and API submissions for one number are serialised.
-_NUMBER_LOCK_TTL_MS = 10_000
-_NUMBER_LOCK_WAIT_SECONDS = 5.0
 _OUT_OF_REACH = 1_000_000_000
 # The widget answers these 503 (a visitor can only come back later); to a tenant's server they are a state of
 # its own account, not an outage: 409.
@@ -55,20 +49,6 @@ _API_STATUS = {Refusal.SPEND_CAP_REACHED: 409, Refusal.CALLBACKS_SUSPENDED: 409,
 class ApiCreated:
     request: CallbackRequest
     duplicate: bool
-
-
-@contextmanager
-def _number_lock(number: str) -> Iterator[None]:
-    store, lock_key, token = get_store(), widget_key("lock", number), f"api-{time.monotonic_ns()}"
-    deadline = time.monotonic() + _NUMBER_LOCK_WAIT_SECONDS
-    while not store.lock(lock_key, token=token, ttl_ms=_NUMBER_LOCK_TTL_MS):
-        if time.monotonic() > deadline:
-            raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail="lock wait")
-        time.sleep(0.005)
-    try:
-        yield
-    finally:
-        store.unlock(lock_key, token=token)
 
 
 def _client(api_key: ApiKey) -> abuse.Visitor:
@@ -110,7 +90,7 @@ def api_callback_create(
             client_numbers_per_hour=_OUT_OF_REACH,
             client_numbers_per_day=_OUT_OF_REACH,
         )
-        with _number_lock(number):
+        with widget_services.number_lock(number):
             existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
             if existing is not None:
                 return ApiCreated(request=existing, duplicate=True)
