@@ -18,7 +18,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,6 +167,44 @@ def submission_create(
         raise
 
 
+def callback_admit(
+    *,
+    enterprise: Enterprise,
+    number: str,
+    limits: abuse.Limits,
+    client_ip: str,
+    source: str,
+    now: datetime,
+    with_request: Callable[[CallbackRequest], object] | None = None,
+) -> Submission:
+    """Admit one callback for a checked number: the widget's submit and the API's create both come here.
+
+    Under the per-number lock: the same number already in flight for this enterprise returns that request;
+    too many in flight across tenants is refused; then the Redis limits are counted and the request created
+    (with ``with_request`` in the same transaction). Counters are given back if the creation fails.
+    """
+    with number_lock(number):
+        in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
+        if in_flight:
+            existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
+            if existing is not None:
+                return Submission(request=existing, duplicate=True)
+            if in_flight >= limits.number_max_in_flight:
+                raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
+        admitted = abuse.admit(
+            limits=limits, enterprise=enterprise, number=number, client_ip=client_ip, now_ms=int(now.timestamp() * 1000)
+        )
+        try:
+            with transaction.atomic():
+                request = callback_request_create(enterprise=enterprise, visitor_number=number, source=source)
+                if with_request is not None:
+                    with_request(request)
+        except BaseException:
+            admitted.refund()
+            raise
+    return Submission(request=request, duplicate=False)
+
+
 def _admit_number(
     *, widget: Widget, number: str, fields: dict[str, str], visitor: abuse.Visitor, now: datetime
 ) -> Submission:
@@ -177,35 +215,24 @@ def _admit_number(
         raise WidgetRefusal(Refusal.CALLBACKS_SUSPENDED, detail="enterprise suspended")
     if billing_services.spend_cap_reached(enterprise=enterprise):
         raise WidgetRefusal(Refusal.SPEND_CAP_REACHED)
-    limits = abuse.limits_for(policy=widget.policy)
-    with number_lock(number):
-        in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
-        if in_flight:
-            existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
-            if existing is not None:
-                abuse.abuse_log(code="duplicate", visitor=visitor, enterprise=enterprise, number=number)
-                return Submission(request=existing, duplicate=True)
-            if in_flight >= limits.number_max_in_flight:
-                raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
-        admitted = abuse.admit(
-            limits=limits,
+    try:
+        submission = callback_admit(
             enterprise=enterprise,
             number=number,
+            limits=abuse.limits_for(policy=widget.policy),
             client_ip=visitor.client_ip,
-            now_ms=int(now.timestamp() * 1000),
+            source=CallbackRequest.Source.WIDGET,
+            now=now,
+            with_request=lambda request: Lead.objects.create(
+                enterprise=enterprise, callback_request=request, **_lead_fields(fields, visitor)
+            ),
         )
-        try:
-            with transaction.atomic():
-                request = callback_request_create(
-                    enterprise=enterprise, visitor_number=number, source=CallbackRequest.Source.WIDGET
-                )
-                Lead.objects.create(enterprise=enterprise, callback_request=request, **_lead_fields(fields, visitor))
-        except (CallbackRefused, InvalidPhoneNumber) as error:
-            admitted.refund()
-            raise WidgetRefusal(Refusal.UNAVAILABLE, detail=f"engine: {error.code}") from error
-        except BaseException:
-            admitted.refund()
-            raise
+    except (CallbackRefused, InvalidPhoneNumber) as error:
+        raise WidgetRefusal(Refusal.UNAVAILABLE, detail=f"engine: {error.code}") from error
+    if submission.duplicate:
+        abuse.abuse_log(code="duplicate", visitor=visitor, enterprise=enterprise, number=number)
+        return submission
+    request = submission.request
     logger.info(
         "widget.submission.accepted request=%s enterprise=%s",
         request.pk,

@@ -20,12 +20,10 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import services as billing_services
-from callback import selectors as callback_selectors
 from callback.models import CallbackRequest
 from callback.services import requests as callback_requests
 from callback.statemachine import CallOrder, Event, Status, allowed_events
@@ -90,28 +88,14 @@ def api_callback_create(
             client_numbers_per_hour=_OUT_OF_REACH,
             client_numbers_per_day=_OUT_OF_REACH,
         )
-        with widget_services.number_lock(number):
-            existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
-            if existing is not None:
-                return ApiCreated(request=existing, duplicate=True)
-            in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
-            if in_flight >= limits.number_max_in_flight:
-                raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
-            admitted = abuse.admit(
-                limits=limits,
-                enterprise=enterprise,
-                number=number,
-                client_ip=client.client_ip,
-                now_ms=int(now.timestamp() * 1000),
-            )
-            try:
-                with transaction.atomic():
-                    request = callback_requests.callback_request_create(
-                        enterprise=enterprise, visitor_number=number, source=CallbackRequest.Source.API
-                    )
-            except BaseException:
-                admitted.refund()
-                raise
+        admitted = widget_services.callback_admit(
+            enterprise=enterprise,
+            number=number,
+            limits=limits,
+            client_ip=client.client_ip,
+            source=CallbackRequest.Source.API,
+            now=now,
+        )
     except WidgetRefusal as refusal:
         abuse.abuse_log(
             code=refusal.code, visitor=client, enterprise=enterprise, number=number or "", detail=refusal.detail
@@ -120,7 +104,7 @@ def api_callback_create(
             abuse.strike(refusal=refusal.refusal, number=number, client_ip=client.client_ip, now=now)
         status = _API_STATUS.get(refusal.refusal, refusal.http_status)
         raise IntegrationError(refusal.code, refusal.message, http_status=status, extra=refusal.extra) from refusal
-    return ApiCreated(request=request, duplicate=False)
+    return ApiCreated(request=admitted.request, duplicate=admitted.duplicate)
 
 
 def api_callback_cancel(*, request: CallbackRequest) -> CallbackRequest:
