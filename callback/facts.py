@@ -38,6 +38,15 @@ class FirstLegAnswered:
 
 
 @dataclass(frozen=True)
+class GroupMemberAnswered:
+    """Simultaneous ring: the bound number whose phone answered first, as the digits Asterisk dialled."""
+
+    channel_id: str
+    digits: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class SecondLegDialing:
     channel_id: str
     at: datetime
@@ -71,4 +80,4 @@ class CdrReported:
     cdr: dict[str, str]
 
 
-Fact = CdrReported | FirstLegAnswered | SecondLegDialing | Connected | AttemptEnded
+Fact = CdrReported | FirstLegAnswered | GroupMemberAnswered | SecondLegDialing | Connected | AttemptEnded

@@ -33,12 +33,9 @@ def hunting_order(
     return ordered
 
 
-def next_candidate(
-    ordered: Sequence[Candidate], *, already_offered: set[int], busy_numbers: set[str]
-) -> Candidate | None:
-    """The first number of this round not yet offered the call and not already on a Huibo call."""
-    for candidate in ordered:
-        if candidate.bound_number_id in already_offered or candidate.number in busy_numbers:
-            continue
-        return candidate
-    return None
+def offerable(ordered: Sequence[Candidate], *, already_offered: set[int], busy_numbers: set[str]) -> list[Candidate]:
+    """The numbers of this round not yet offered the call and not already on a Huibo call, in order.
+
+    Sequential and round robin ring the first of them; simultaneous ring rings them all at once.
+    """
+    return [c for c in ordered if c.bound_number_id not in already_offered and c.number not in busy_numbers]

@@ -23,7 +23,15 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from callback.ami import AmiClient, AmiError, AmiMessage
-from callback.facts import AttemptEnded, CdrReported, Connected, Fact, FirstLegAnswered, SecondLegDialing
+from callback.facts import (
+    AttemptEnded,
+    CdrReported,
+    Connected,
+    Fact,
+    FirstLegAnswered,
+    GroupMemberAnswered,
+    SecondLegDialing,
+)
 from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt
 from callback.reasons import Reason
 from callback.services import nodes as node_services
@@ -39,6 +47,7 @@ RECONCILE_MIN_AGE = timedelta(seconds=3)
 
 FACT_HANDLERS: dict[type, Callable[..., bool]] = {
     FirstLegAnswered: outcomes.attempt_first_answered,
+    GroupMemberAnswered: outcomes.attempt_group_member_answered,
     SecondLegDialing: outcomes.attempt_second_dialing,
     Connected: outcomes.attempt_connected,
     AttemptEnded: outcomes.attempt_ended,

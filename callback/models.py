@@ -142,7 +142,10 @@ class CallAttempt(models.Model):
     number = models.PositiveIntegerField()
     node = models.ForeignKey(AsteriskNode, on_delete=models.PROTECT, related_name="attempts")
     bound_number = models.ForeignKey(BoundNumber, on_delete=models.SET_NULL, null=True, related_name="+")
+    # The number that rang, or for a ring group the one that answered (the group's first until one does).
     enterprise_number = models.CharField(max_length=20)
+    # Simultaneous ring: every member rung at once, as [{"bound_number_id": …, "number": E.164}]; empty otherwise.
+    ring_group = models.JSONField(default=list, blank=True)
     visitor_number = models.CharField(max_length=20)
     action_id = models.CharField(max_length=64, unique=True)
     # ChannelId of the first leg's ;1 half; Asterisk makes it the Linkedid of every channel of the call.

@@ -9,6 +9,10 @@ the caller's Uniqueid, unlike the Originate's own dialling, which shows only ``D
 The real Q.850 cause of a failed leg is on its ``;2`` half's ``Hangup``. The attempt is over when
 the OriginateResponse has come (it may come after the Hangups) and every channel is gone.
 
+Simultaneous ring puts a ring group in the first leg's place: the first pair is
+``Local/s@huibo-ringall``, whose ``;2`` half Dials every member at once; its ``DialEnd ANSWER`` names
+the member that answered (``Local/<digits>@huibo-outbound-…;1``) and ``CANCEL`` the others.
+
 The tracker is plain Python, fed one message at a time from the listener's applier thread. It keeps
 no state about calls it did not see start, and logs and ignores events it cannot place.
 """
@@ -26,6 +30,7 @@ from callback.facts import (
     Disposition,
     Fact,
     FirstLegAnswered,
+    GroupMemberAnswered,
     LegReport,
     SecondLegDialing,
 )
@@ -61,6 +66,11 @@ _RECENTLY_ENDED = 4096
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _local_exten(channel_name: str) -> str:
+    """``Local/8613900001001@huibo-outbound-0000000a;1`` → ``8613900001001``."""
+    return channel_name.removeprefix("Local/").split("@", 1)[0]
 
 
 def _pair_prefix(channel_name: str) -> str:
@@ -184,16 +194,28 @@ class CallTracker:
 
     def _on_dial_end(self, message: AmiMessage) -> list[Fact]:
         """A Dial finished; DialStatus ANSWER from our dialplan's Dial means both parties are up."""
-        caller = message.get("Uniqueid")
-        call = self._calls.get(caller or "")
+        caller = message.get("Uniqueid") or ""
+        call = self._calls.get(caller)
         if call is None:
-            return []
+            return self._on_group_dial_end(message, caller)
         status = DIAL_STATUS_DISPOSITION.get(message.get("DialStatus") or "", Disposition.FAILED)
         call.second_dial_status = status
         if status is Disposition.ANSWERED and call.connected_at is None:
             call.connected_at = self._clock()
             return [Connected(channel_id=call.channel_id, at=call.connected_at)]
         return []
+
+    def _on_group_dial_end(self, message: AmiMessage, caller: str) -> list[Fact]:
+        """The first leg's own ``;2`` half ended a Dial: a ring group, and ANSWER says which member took it."""
+        call = self._calls.get(self._channel_call.get(caller, ""))
+        if call is None or message.get("DialStatus") != "ANSWER":
+            return []
+        if self._side(call, message.get("Channel") or call.names.get(caller, "")) != "first":
+            return []
+        member = message.get("DestChannel") or ""
+        if not member.startswith("Local/"):
+            return []  # in production [huibo-outbound]'s own Dial of the trunk
+        return [GroupMemberAnswered(channel_id=call.channel_id, digits=_local_exten(member), at=self._clock())]
 
     def _on_originate_response(self, message: AmiMessage) -> list[Fact]:
         """Asterisk's verdict on the first leg: Success (Reason 4) when it answered, else why not."""

@@ -172,6 +172,7 @@ REST_FRAMEWORK = {
 # The dialplan contexts in asterisk/extensions.conf that every Originate uses.
 AMI_OUTBOUND_CONTEXT = env.str("AMI_OUTBOUND_CONTEXT", default="huibo-outbound")
 AMI_CALLBACK_CONTEXT = env.str("AMI_CALLBACK_CONTEXT", default="huibo-callback")
+AMI_RINGALL_CONTEXT = env.str("AMI_RINGALL_CONTEXT", default="huibo-ringall")
 AMI_ACTION_TIMEOUT_SECONDS = env.float("AMI_ACTION_TIMEOUT_SECONDS", default=5.0)
 # How long the second leg rings before Asterisk gives up on it.
 CALLBACK_SECOND_LEG_TIMEOUT_SECONDS = env.int("CALLBACK_SECOND_LEG_TIMEOUT_SECONDS", default=30)

@@ -73,6 +73,12 @@ class Enterprise(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # Visitor first, the enterprise is the second leg, dialled by [huibo-callback] one number at a time.
+        simultaneous = self.hunting_strategy == self.HuntingStrategy.SIMULTANEOUS
+        if simultaneous and self.call_order == self.CallOrder.VISITOR_FIRST:
+            raise ValidationError({"hunting_strategy": _('Simultaneous ring needs the call order "Enterprise first".')})
+
 
 class Membership(models.Model):
     """Makes a user an enterprise admin of exactly one enterprise."""

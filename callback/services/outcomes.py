@@ -19,6 +19,7 @@ from callback.facts import (
     Connected,
     Disposition,
     FirstLegAnswered,
+    GroupMemberAnswered,
     LegReport,
     SecondLegDialing,
 )
@@ -26,6 +27,7 @@ from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackRequest,
 from callback.reasons import Reason
 from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
 from callback.statemachine import FINAL_STATUSES, CallOrder, Event, Status, allowed_events
+from tenants.phone import dial_digits
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,22 @@ def attempt_first_answered(fact: FirstLegAnswered) -> bool:
     attempt, request = found
     updates = {"answered_by_id": attempt.bound_number_id} if request.call_order == CallOrder.ENTERPRISE_FIRST else {}
     return _advance(request, Event.FIRST_ANSWERED, attempt, updates)
+
+
+def attempt_group_member_answered(fact: GroupMemberAnswered) -> bool:
+    """Simultaneous ring: the member that answered becomes the attempt's number, for its legs, CDR and bill."""
+    attempt = CallAttempt.objects.filter(channel_id=fact.channel_id).exclude(ring_group=[]).first()
+    member = next((m for m in attempt.ring_group if dial_digits(m["number"]) == fact.digits), None) if attempt else None
+    if attempt is None or member is None:
+        return False
+    CallAttempt.objects.filter(pk=attempt.pk, status__in=LIVE_ATTEMPT_STATUSES).update(
+        enterprise_number=member["number"], bound_number_id=member["bound_number_id"]
+    )
+    # OriginateResponse may have come first and named the group's first member as the one who answered.
+    CallbackRequest.objects.filter(
+        pk=attempt.request_id, attempts_made=attempt.number, answered_by__isnull=False
+    ).update(answered_by_id=member["bound_number_id"])
+    return True
 
 
 def attempt_second_dialing(fact: SecondLegDialing) -> bool:

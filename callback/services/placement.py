@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from billing import services as billing_services
 from callback.ami import AmiNotConnected, OriginateOutcomeUnknown, OriginateRejected, OriginateRequest
-from callback.hunting import Candidate, hunting_order, next_candidate
+from callback.hunting import Candidate, hunting_order, offerable
 from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt, CallbackRequest
 from callback.reasons import Reason
 from callback.services import nodes as node_services
@@ -62,12 +62,21 @@ def _sticky_bound_number_id(request: CallbackRequest) -> int | None:
 
 
 def _busy_numbers(numbers: list[str]) -> set[str]:
-    """Bound numbers already on a Huibo call ring busy for a second caller: skip them without ringing."""
-    return set(
+    """Bound numbers already on a Huibo call ring busy for a second caller: skip them without ringing.
+
+    A ring group that nobody has answered yet holds every member; once one answers, only that one.
+    """
+    busy = set(
         CallAttempt.objects.filter(status__in=LIVE_ATTEMPT_STATUSES, enterprise_number__in=numbers).values_list(
             "enterprise_number", flat=True
         )
     )
+    ringing_groups = CallAttempt.objects.filter(
+        status__in=[CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED]
+    ).exclude(ring_group=[])
+    for group in ringing_groups.values_list("ring_group", flat=True):
+        busy.update(member["number"] for member in group)
+    return busy
 
 
 def _pick_node() -> AsteriskNode | None:
@@ -93,7 +102,10 @@ def _pick_node() -> AsteriskNode | None:
 def _originate_request(
     attempt: CallAttempt, *, enterprise: Enterprise, order: CallOrder, ring_timeout: int
 ) -> OriginateRequest:
-    enterprise_digits = dial_digits(attempt.enterprise_number)
+    if attempt.ring_group:
+        enterprise_digits = "-".join(dial_digits(member["number"]) for member in attempt.ring_group)
+    else:
+        enterprise_digits = dial_digits(attempt.enterprise_number)
     visitor_digits = dial_digits(attempt.visitor_number)
     # The agent's phone shows the visitor's own number ("who is calling" is an agent's first question); the
     # visitor's shows the enterprise's caller ID, the hotline they asked to be called back from.
@@ -109,13 +121,17 @@ def _originate_request(
         "HUIBO_MAX_SECONDS": str(attempt.max_seconds),
         "HUIBO_SHOWN_NUMBER": second_sees,
     }
+    channel = f"Local/{first}@{settings.AMI_OUTBOUND_CONTEXT}"
+    if attempt.ring_group:  # enterprise first only (tenants refuse simultaneous ring with visitor first)
+        channel = f"Local/s@{settings.AMI_RINGALL_CONTEXT}"
+        variables["HUIBO_RING_GROUP"] = enterprise_digits
     if enterprise.agent_confirmation and order is CallOrder.ENTERPRISE_FIRST:
         variables["HUIBO_CONFIRM"] = "1"
     if cdr_selectors.recording_enabled(enterprise=enterprise):
         variables["HUIBO_RECORD"] = "1"
     return OriginateRequest(
         action_id=attempt.action_id,
-        channel=f"Local/{first}@{settings.AMI_OUTBOUND_CONTEXT}",
+        channel=channel,
         context=settings.AMI_CALLBACK_CONTEXT,
         exten=second,
         priority=1,
@@ -182,15 +198,21 @@ def attempt_place(
             rotation=request.pk,
             sticky_bound_number_id=_sticky_bound_number_id(request),
         )
-        candidate = next_candidate(
+        offer = offerable(
             ordered,
             already_offered=set(request.hunted_numbers),
             busy_numbers=_busy_numbers([c.number for c in enabled]),
         )
-        if candidate is None:
+        if not offer:
             # Every number not yet offered is on another Huibo call: wait for one to free up.
             _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
             return None
+        ring_all = enterprise.hunting_strategy == Enterprise.HuntingStrategy.SIMULTANEOUS and len(offer) > 1
+        group = offer if ring_all and order is CallOrder.ENTERPRISE_FIRST else offer[:1]
+        # Reserved and recorded on the first member until the listener learns which one answered.
+        candidate = group[0]
+        ring_timeout = max(member.ring_timeout_seconds for member in group)
+        offered_before = list(request.hunted_numbers)
         call_id = uuid.uuid4().hex
         try:
             max_seconds = billing_services.call_reserve(
@@ -216,6 +238,9 @@ def attempt_place(
             node=node,
             bound_number_id=candidate.bound_number_id,
             enterprise_number=candidate.number,
+            ring_group=[{"bound_number_id": m.bound_number_id, "number": m.number} for m in group]
+            if len(group) > 1
+            else [],
             visitor_number=request.visitor_number,
             action_id=f"huibo-{call_id}",
             channel_id=f"{call_id}-1",
@@ -230,7 +255,7 @@ def attempt_place(
             expected_attempts=attempt_number - 1,
             updates={
                 "attempts_made": attempt_number,
-                "hunted_numbers": [*request.hunted_numbers, candidate.bound_number_id],
+                "hunted_numbers": [*offered_before, *(member.bound_number_id for member in group)],
             },
             now=now,
         )
@@ -238,16 +263,14 @@ def attempt_place(
             transaction.set_rollback(True)
             return None
 
-    originate = _originate_request(
-        attempt, enterprise=enterprise, order=order, ring_timeout=candidate.ring_timeout_seconds
-    )
+    originate = _originate_request(attempt, enterprise=enterprise, order=order, ring_timeout=ring_timeout)
     try:
         gateway.originate(node, originate)
     except AmiNotConnected as error:
-        # Nothing reached Asterisk: take the node out and offer the same number again through another node.
+        # Nothing reached Asterisk: take the node out and offer the same number(s) again through another node.
         node_services.node_mark_down(node=node, reason=str(error))
         _attempt_abandon(attempt, outcome="node_unreachable")
-        CallbackRequest.objects.filter(pk=request.pk).update(hunted_numbers=request.hunted_numbers[:-1])
+        CallbackRequest.objects.filter(pk=request.pk).update(hunted_numbers=offered_before)
         enqueue_attempt(request_id=request.pk, attempt_number=attempt_number + 1)
         return attempt
     except OriginateRejected as error:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from callback.ami import AmiNotConnected, OriginateRequest
-from callback.facts import AttemptEnded, Connected, Disposition, FirstLegAnswered, LegReport
+from callback.facts import AttemptEnded, Connected, Disposition, FirstLegAnswered, GroupMemberAnswered, LegReport
 from callback.models import AsteriskNode, CallAttempt, CallbackRequest
 from callback.services import outcomes, placement, requests
 from callback.statemachine import Status
@@ -201,6 +201,79 @@ def test_round_robin_spreads_calls_over_the_numbers(node: AsteriskNode, gateway:
         "Local/8613800001100@huibo-outbound",
         "Local/8613800001101@huibo-outbound",
     }
+
+
+def _ring_all(slug: str, *numbers: str) -> Enterprise:
+    return make_enterprise(slug, numbers=numbers, hunting_strategy="simultaneous")
+
+
+def test_simultaneous_ring_rings_every_free_number_in_one_call(node: AsteriskNode, gateway: RecordingGateway) -> None:
+    enterprise = _ring_all("all", "+8613800001100", "+8613800001101", "+8613800001102")
+    tenant_services.bound_number_update(
+        bound_number=enterprise.bound_numbers.get(number="+8613800001102"), ring_timeout_seconds=40
+    )
+    _place(_accept(enterprise), gateway)
+    [(_node, sent)] = gateway.sent
+    assert (sent.channel, sent.context, sent.exten) == ("Local/s@huibo-ringall", "huibo-callback", "8613900001005")
+    assert sent.variables["HUIBO_RING_GROUP"] == "8613800001100-8613800001101-8613800001102"
+    assert (sent.variables["HUIBO_RING_TIMEOUT"], sent.timeout_ms) == ("40", 40_000)  # the longest member's
+
+
+def test_a_ringing_group_holds_its_numbers_and_a_number_on_a_call_is_left_out(
+    node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    enterprise = _ring_all("hold", "+8613800001100", "+8613800001101")
+    ringing = _place(_accept(enterprise, "+8613900001005"), gateway)
+    waiting = _accept(enterprise, "+8613900001006")
+    assert _place(waiting, gateway) is None
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.reason_code) == ("scheduled", "all_lines_busy")
+
+    outcomes.attempt_group_member_answered(
+        GroupMemberAnswered(channel_id=ringing.channel_id, digits="8613800001101", at=datetime.now(UTC))
+    )
+    outcomes.attempt_first_answered(FirstLegAnswered(channel_id=ringing.channel_id, at=datetime.now(UTC)))
+    CallbackRequest.objects.filter(pk=waiting.pk).update(due_at=datetime.now(UTC))
+    _place(waiting, gateway)
+    # Only the member that took the first call is busy now; a group of one is a plain call.
+    assert gateway.sent[-1][1].channel == "Local/8613800001100@huibo-outbound"
+
+
+@pytest.mark.parametrize("answer_first", [True, False])
+def test_the_member_that_answered_is_the_one_on_record(
+    node: AsteriskNode, gateway: RecordingGateway, answer_first: bool
+) -> None:
+    enterprise = _ring_all("record", "+8613800001100", "+8613800001101")
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    answered = FirstLegAnswered(channel_id=attempt.channel_id, at=datetime.now(UTC))
+    member = GroupMemberAnswered(channel_id=attempt.channel_id, digits="8613800001101", at=datetime.now(UTC))
+    # OriginateResponse and the ring group's DialEnd may reach the listener in either order.
+    if answer_first:
+        outcomes.attempt_first_answered(answered)
+    outcomes.attempt_group_member_answered(member)
+    if not answer_first:
+        outcomes.attempt_first_answered(answered)
+    outcomes.attempt_ended(_ended(attempt, Disposition.ANSWERED, Disposition.ANSWERED, connected_at=datetime.now(UTC)))
+    request.refresh_from_db()
+    attempt.refresh_from_db()
+    assert request.status == Status.COMPLETED
+    assert request.answered_by.number == attempt.enterprise_number == "+8613800001101"
+    assert dict(attempt.legs.values_list("role", "number"))["enterprise"] == "+8613800001101"
+
+
+def test_a_group_where_every_phone_is_busy_fails_after_one_call(node: AsteriskNode, gateway: RecordingGateway) -> None:
+    enterprise = _ring_all("allbusy", "+8613800002000", "+8613800012000")
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    outcomes.attempt_ended(_ended(attempt, Disposition.BUSY))
+    request.refresh_from_db()
+    assert (request.status, request.reason_code, len(gateway.sent)) == ("failed", "enterprise_busy", 1)
+
+
+def test_simultaneous_ring_needs_the_enterprise_called_first() -> None:
+    with pytest.raises(tenant_services.TenantConfigError, match="Enterprise first"):
+        make_enterprise("vfall", hunting_strategy="simultaneous", call_order="visitor_first")
 
 
 def test_a_visitor_who_does_not_answer_is_called_again_later(
