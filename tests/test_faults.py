@@ -1,46 +1,66 @@
 """R1 and R2 of RELIABILITY.md against the real path: the AMI link that carries an Originate is cut at
-random points, and still no callback is ever dialled twice and every request ends.
+random points, or the worker process that sent it is killed, and still no callback is ever dialled twice
+and every request ends.
 
 A TCP proxy sits between Huibo and the PBX simulator. Whenever an Originate passes through it, the proxy
-picks one fate: cut the link before Asterisk sees the action, cut it after Asterisk got it but before the
-reply comes back, or let it through. The listener's link, which never sends an Originate, passes untouched.
+gives it a fate: cut the link before Asterisk sees the action, cut it after Asterisk got it but before the
+reply comes back, hold the reply back (while the test kills the worker waiting for it), or let it through.
+The listener's link, which never sends an Originate, passes untouched.
+
+The runs are sized for the suite; HUIBO_FAULT_CALLBACKS and HUIBO_FAULT_KILLS scale them up to the
+1,000 and 100 of R1.
 """
 
 import asyncio
+import os
 import random
+import re
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
-from callback.models import AsteriskNode, CallbackRequest
+from callback.models import AsteriskNode, CallAttempt, CallbackRequest
 from callback.services.outcomes import attempts_reap
+from huibo.celery import app as celery_app
 from tests.conftest import Engine, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CALLBACKS = 30
-FATES = ("cut_before_asterisk", "cut_before_reply", "pass")
+CALLBACKS = int(os.environ.get("HUIBO_FAULT_CALLBACKS", "30"))
+KILLS = int(os.environ.get("HUIBO_FAULT_KILLS", "6"))
+CUT_FATES = ("cut_before_asterisk", "cut_before_reply", "pass")
+ROOT = Path(__file__).resolve().parents[1]
 
 
-class OriginateCuttingProxy:
-    def __init__(self, upstream_port: int, seed: int) -> None:
+class OriginateProxy:
+    def __init__(self, upstream_port: int, choose_fate: Callable[[], str]) -> None:
         self.upstream_port = upstream_port
-        self.random = random.Random(seed)
+        self.choose_fate = choose_fate
         self.fates: list[str] = []
+        # Set while the reply to an Originate is held back (fate "hold_reply").
+        self.holding = threading.Event()
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "OriginateCuttingProxy":
+    def start(self) -> "OriginateProxy":
         self._thread.start()
         self._ready.wait(5)
         return self
 
     def stop(self) -> None:
+        self.holding.set()  # nothing waits on a held reply any more
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
@@ -54,11 +74,14 @@ class OriginateCuttingProxy:
     async def _session(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         replies_blocked = asyncio.Event()
+        replies_held = asyncio.Event()
 
         async def to_client() -> None:
             while data := await upstream_reader.read(65536):
                 if replies_blocked.is_set():
                     return
+                if replies_held.is_set():
+                    await asyncio.sleep(30)  # the worker waiting for this reply is killed meanwhile
                 client_writer.write(data)
                 await client_writer.drain()
 
@@ -68,7 +91,7 @@ class OriginateCuttingProxy:
                 buffer += data
                 while b"\r\n\r\n" in buffer:
                     message, buffer = buffer.split(b"\r\n\r\n", 1)
-                    fate = self.random.choice(FATES) if b"Action: Originate" in message else "pass"
+                    fate = self.choose_fate() if b"Action: Originate" in message else "pass"
                     if fate != "pass":
                         self.fates.append(fate)
                     if fate == "cut_before_asterisk":
@@ -78,26 +101,39 @@ class OriginateCuttingProxy:
                     if fate == "cut_before_reply":
                         replies_blocked.set()
                         return
+                    if fate == "hold_reply":
+                        replies_held.set()
+                        self.holding.set()
 
-        await asyncio.wait(
+        _done, pending = await asyncio.wait(
             [asyncio.ensure_future(to_client()), asyncio.ensure_future(to_upstream())],
             return_when=asyncio.FIRST_COMPLETED,
         )
+        for task in pending:
+            task.cancel()
         client_writer.transport.abort()  # a reset, as a broken link looks
         upstream_writer.close()
 
 
+def _proxied(engine: Engine, choose_fate: Callable[[], str]) -> Iterator[OriginateProxy]:
+    proxy = OriginateProxy(engine.pbx.port, choose_fate).start()
+    AsteriskNode.objects.filter(pk=engine.node.pk).update(port=proxy.port)
+    yield proxy
+    proxy.stop()
+
+
 @pytest.fixture
-def proxy(engine: Engine) -> Iterator[OriginateCuttingProxy]:
-    cutting = OriginateCuttingProxy(engine.pbx.port, seed=20261122).start()
-    AsteriskNode.objects.filter(pk=engine.node.pk).update(port=cutting.port)
-    yield cutting
-    cutting.stop()
+def proxy(engine: Engine) -> Iterator[OriginateProxy]:
+    fates = random.Random(20261122)
+    yield from _proxied(engine, lambda: fates.choice(CUT_FATES))
 
 
-def test_no_callback_is_dialled_twice_when_the_originate_link_breaks(
-    engine: Engine, proxy: OriginateCuttingProxy
-) -> None:
+@pytest.fixture
+def holding_proxy(engine: Engine) -> Iterator[OriginateProxy]:
+    yield from _proxied(engine, lambda: "hold_reply")
+
+
+def test_no_callback_is_dialled_twice_when_the_originate_link_breaks(engine: Engine, proxy: OriginateProxy) -> None:
     # given
     from tests.test_end_to_end import _enterprise
 
@@ -117,3 +153,65 @@ def test_no_callback_is_dialled_twice_when_the_originate_link_breaks(
     dials_per_request = engine.dials_per_attempt_request()
     assert max(dials_per_request.values()) == 1
     assert not CallbackRequest.objects.exclude(status__in=["completed", "failed"]).exists()
+
+
+class PreforkWorker:
+    """A Celery worker as production runs it: its own process, a prefork pool of one child."""
+
+    def __init__(self, queue: str, log: Path) -> None:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "huibo.settings",
+            "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict),
+            "REDIS_URL": settings.REDIS_URL,
+            "SECRET_KEY": "worker-kill-test",
+            "HUIBO_ASTERISK_NODES": "",
+        }
+        command = [sys.executable, "-m", "celery", "-A", "huibo", "worker", "-P", "prefork", "-c", "1"]
+        command += ["-Q", queue, "-l", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"]
+        self.log = log
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+    def child(self) -> int | None:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return int(children[0]) if children else None
+
+    def tasks_received(self) -> int:
+        return len(re.findall(r"Task callback\.tasks\.place_attempt\[[^]]+\] received", self.log.read_text()))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(15)
+
+
+def test_a_worker_killed_while_placing_a_call_places_it_once(
+    engine: Engine, holding_proxy: OriginateProxy, tmp_path: Path
+) -> None:
+    # given: placing tasks go to a prefork worker process; Asterisk holds back its reply to every Originate
+    from tests.test_end_to_end import _enterprise
+
+    enterprise = _enterprise(*[f"+86138{i:04d}1005" for i in range(KILLS)], max_concurrent_calls=KILLS)
+    queue = f"kill-{uuid.uuid4().hex[:8]}"
+    worker = PreforkWorker(queue, tmp_path / "worker.log")
+    celery_app.conf.task_default_queue = queue
+    try:
+        wait_for(worker.child, 30, "the worker's pool child")
+        requests = []
+        for i in range(KILLS):
+            holding_proxy.holding.clear()
+            child = wait_for(worker.child, 30, "a pool child")
+            # when: the child is killed while it waits for Asterisk's reply to the Originate it sent
+            requests.append(engine.submit(enterprise, f"+86139{i:04d}1002"))
+            wait_for(holding_proxy.holding.is_set, 30, "the Originate to reach Asterisk")
+            assert CallAttempt.objects.filter(request=requests[-1]).exists()
+            os.kill(child, signal.SIGKILL)  # type: ignore[arg-type]
+            wait_for(lambda killed=child: worker.child() not in (None, killed), 30, "a new pool child")
+        for request in requests:
+            engine.wait_final(request)
+        # then: each task ran again after its worker died, and none dialled a second time
+        wait_for(lambda: worker.tasks_received() >= 2 * KILLS, 30, "every killed task to be delivered again")
+    finally:
+        worker.stop()
+    assert max(engine.dials_per_attempt_request().values()) == 1
+    assert engine.originates() == KILLS
+    assert {r.status for r in CallbackRequest.objects.filter(pk__in=[r.pk for r in requests])} == {"completed"}
