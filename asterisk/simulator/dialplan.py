@@ -1,11 +1,11 @@
 """The dialplan the simulator runs: a reader for the extensions.conf subset Huibo uses, pbx.c's variable
-substitution (``${VAR}``, ``${VAR:offset:length}``, ``${FILTER(...)}``, ``$[expression]``), and the contexts
-themselves.
+substitution (``${VAR}``, ``${VAR:offset:length}``, the functions ``FILTER``, ``LEN``, ``CUT``, ``FIELDQTY``,
+``$[expression]`` with comparisons, ``&``, ``|``, ``+`` and ``-``), and the contexts themselves.
 
 * ``[phones]`` and ``[callback]`` are copied from the configuration the transcripts were recorded with, so
   the simulator dials the same numbers to the same behaviours.
-* ``[huibo-callback]`` is read from Huibo's production ``asterisk/extensions.conf``: the simulator runs the
-  very dialplan production runs.
+* ``[huibo-callback]`` and ``[huibo-ringall]`` are read from Huibo's production ``asterisk/extensions.conf``:
+  the simulator runs the very dialplan production runs.
 * ``[huibo-outbound]`` in production dials the SIP trunk. The simulator has no trunk: here the last four
   digits of the number choose a telephone behaviour, with the codes of ``[phones]`` (see ``outbound_phone``).
 """
@@ -234,7 +234,7 @@ def substitute(text: str, lookup: Lookup) -> str:
 def _variable(expr: str, lookup: Lookup) -> str:
     func = re.fullmatch(r"([A-Z_]+)\((.*)\)", expr, re.S)
     if func:
-        return _function(func.group(1), func.group(2))
+        return _function(func.group(1), func.group(2), lookup)
     name, *rest = expr.split(":")
     value = lookup(name)
     if rest:
@@ -247,13 +247,28 @@ def _variable(expr: str, lookup: Lookup) -> str:
     return value
 
 
-def _function(name: str, args: str) -> str:
+def _function(name: str, args: str, lookup: Lookup) -> str:
     if name == "FILTER":
         allowed, _, value = args.partition(",")
         return "".join(c for c in value if _filter_allows(allowed, c))
     if name == "LEN":
         return str(len(args))
+    if name == "CUT":
+        # CUT(varname,delimiter,field): one field, counted from 1 (no ranges: Huibo uses none)
+        variable, delimiter, field = (args.split(",", 2) + ["", ""])[:3]
+        fields = _fields(lookup(variable.strip()), delimiter[:1] or "-")
+        index = int(field) if field.strip().isdigit() else 0
+        return fields[index - 1] if 0 < index <= len(fields) else ""
+    if name == "FIELDQTY":
+        # FIELDQTY(varname,delimiters): an empty variable has no fields, as in func_strings.c
+        variable, _, delimiters = args.partition(",")
+        return str(len(_fields(lookup(variable.strip()), delimiters or "-")))
     return ""
+
+
+def _fields(value: str, delimiters: str) -> list[str]:
+    """strsep() over ``value``: every character of ``delimiters`` separates; nothing at all is no field."""
+    return re.split("[" + re.escape(delimiters) + "]", value) if value else []
 
 
 def _filter_allows(spec: str, char: str) -> bool:
@@ -270,12 +285,13 @@ def _filter_allows(spec: str, char: str) -> bool:
     return False
 
 
-_TOKEN = re.compile(r'\s*("(?:[^"]*)"|>=|<=|!=|[=><&|()]|[^\s=><&|!()"]+)')
+_TOKEN = re.compile(r'\s*("(?:[^"]*)"|>=|<=|!=|[=><&|()+-]|[^\s=><&|!()"+-]+)')
 
 
 def evaluate(expr: str) -> str:
-    """``$[...]``: comparisons, ``&``, ``|``; ``"1"`` or ``"0"``. A malformed expression gives ``""``
-    (Asterisk logs a syntax error and substitutes nothing)."""
+    """``$[...]``: comparisons, ``&``, ``|``, ``+``, ``-`` with ast_expr2's precedence; a comparison gives
+    ``"1"`` or ``"0"``. A malformed expression gives ``""`` (Asterisk logs a syntax error and substitutes
+    nothing)."""
     tokens = [t for t in _TOKEN.findall(expr)]
     if not tokens:
         return ""
@@ -309,10 +325,10 @@ def _and(tokens: list[str]) -> tuple[str, list[str]]:
 
 
 def _compare(tokens: list[str]) -> tuple[str, list[str]]:
-    left, tokens = _atom(tokens)
+    left, tokens = _additive(tokens)
     if tokens and tokens[0] in ("=", "!=", ">", "<", ">=", "<="):
         op = tokens[0]
-        right, tokens = _atom(tokens[1:])
+        right, tokens = _additive(tokens[1:])
         try:
             result = _ordered(op, float(left), float(right))  # both numbers: numeric comparison
         except ValueError:
@@ -334,6 +350,42 @@ def _ordered(op: str, a: float | str, b: float | str) -> bool:
     return {">": x > y, "<": x < y, ">=": x >= y, "<=": x <= y}[op]
 
 
+def _additive(tokens: list[str]) -> tuple[str, list[str]]:
+    left, tokens = _atom(tokens)
+    while tokens and tokens[0] in ("+", "-"):
+        op = tokens[0]
+        right, tokens = _atom(tokens[1:])
+        left = _arithmetic(left, right if op == "+" else _negate(right))
+    return left, tokens
+
+
+def _arithmetic(left: str, right: str) -> str:
+    """op_plus(): a non-numeric operand is dropped (Asterisk warns), two of them give 0."""
+    a, b = _number(left), _number(right)
+    if a is None:
+        return right if b is not None else "0"
+    if b is None:
+        return left
+    return _format(a + b)
+
+
+def _negate(value: str) -> str:
+    number = _number(value)
+    return value if number is None else _format(-number)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _format(number: float) -> str:
+    # ast_expr2 prints its long doubles with %.18Lg: 3, not 3.0
+    return f"{number:.18g}"
+
+
 def _atom(tokens: list[str]) -> tuple[str, list[str]]:
     token = tokens[0]
     if token == "(":
@@ -341,7 +393,10 @@ def _atom(tokens: list[str]) -> tuple[str, list[str]]:
         if not rest or rest[0] != ")":
             raise ValueError("unbalanced")
         return value, rest[1:]
-    if token in ("=", "!=", ">", "<", ">=", "<=", "&", "|", ")"):
+    if token == "-":
+        value, rest = _atom(tokens[1:])
+        return _negate(value), rest
+    if token in ("=", "!=", ">", "<", ">=", "<=", "&", "|", ")", "+"):
         raise ValueError("operand expected")
     return _unquote(token), tokens[1:]
 
@@ -424,10 +479,11 @@ def confirm_presses_key(number: str) -> bool:
 
 
 def load(production_file: Path | None = PRODUCTION_EXTENSIONS) -> Mapping[str, Context]:
-    """Every context the simulator knows: recorded ``[phones]``/``[callback]``, production ``[huibo-callback]``,
-    and the simulated trunk as ``[huibo-outbound]``."""
+    """Every context the simulator knows: recorded ``[phones]``/``[callback]``, production ``[huibo-callback]``
+    and ``[huibo-ringall]``, and the simulated trunk as ``[huibo-outbound]``."""
     contexts: dict[str, Context] = dict(parse(RECORDED_DIALPLAN))
     if production_file is not None and production_file.exists():
-        contexts.update(parse(production_file.read_text(encoding="utf-8"), only={"huibo-callback"}))
+        production = parse(production_file.read_text(encoding="utf-8"), only={"huibo-callback", "huibo-ringall"})
+        contexts.update(production)
     contexts["huibo-outbound"] = GeneratedContext("huibo-outbound", outbound_phone)
     return contexts

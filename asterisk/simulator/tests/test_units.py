@@ -59,10 +59,17 @@ def test_messages_are_crlf_lines_and_a_blank_line() -> None:
         ("$[0${FILTER(0-9,${EMPTY})} > 0]", "0"),
         ("$[0${FILTER(0-9,${N})} > 0]", "1"),
         ("$[ > 0]", ""),
+        ("${FILTER(0-9-,${DIRTY})}", "12-3"),
+        ("${CUT(GROUP,-,2)}", "20"),
+        ("${CUT(GROUP,-,4)}", ""),
+        ("${FIELDQTY(GROUP,-)}", "3"),
+        ("${FIELDQTY(EMPTY,-)}", "0"),
+        ("$[${N} + 1]", "61"),
+        ("$[4 > ${FIELDQTY(GROUP,-)}]", "1"),
     ],
 )
 def test_variable_substitution_and_expressions(text: str, expected: str) -> None:
-    values = {"EXTEN": "1005", "DIRTY": "1a;2-3", "EMPTY": "", "N": "60"}
+    values = {"EXTEN": "1005", "DIRTY": "1a;2-3", "EMPTY": "", "N": "60", "GROUP": "1005-20-3000"}
     assert substitute(text, lambda name: values.get(name, "")) == expected
 
 
@@ -70,6 +77,11 @@ def test_expression_operators() -> None:
     assert evaluate("1 & 0") == "0"
     assert evaluate("1 | 0") == "1"
     assert evaluate('"a" != "b"') == "1"
+    assert evaluate("5-1") == "4"
+    assert evaluate("-1 + 3") == "2"
+    assert evaluate("1 + 2 > 2") == "1"  # arithmetic binds tighter than comparison
+    assert evaluate("1.5 + 1") == "2.5"
+    assert evaluate("a + 1") == "1"  # ast_expr2 drops a non-numeric operand
 
 
 def test_patterns_follow_asterisk() -> None:
