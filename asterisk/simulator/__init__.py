@@ -3,7 +3,8 @@
 It reproduces, event for event, the transcripts recorded from a real Asterisk (``shared/asterisk``): the
 same events in a valid order with the same fields, Local channel halves, Linkedids, CDRs, the AMI session
 rules (banner, Login, permission errors, event classes) and the failures (busy, no answer, congestion,
-unallocated numbers, missing extensions, restarts). Production code must never special-case it.
+unallocated numbers, missing extensions, restarts). Beyond the recordings it dials several peers at once as
+app_dial does (Huibo's simultaneous ring, ``[huibo-ringall]``). Production code must never special-case it.
 
 Public API:
 
@@ -15,13 +16,16 @@ Public API:
 
 Modules, each after the part of Asterisk it mirrors: ``session`` (manager.c sessions and actions),
 ``server`` (the process: listener, faults), ``users`` (manager.conf users and classes), ``pbx`` (channel
-core, Local channels, hangups, restart), ``apps`` (pbx.c and the applications), ``dial`` (app_dial and the
-bridge), ``originate`` (Originate's outgoing thread), ``cdr``, ``bus`` (event fan-out, device state),
-``dialplan`` (extensions.conf, substitution), ``channels``, ``clock`` (simulated time), ``protocol`` (framing),
-``transcript``/``replay``/``interleaving`` (the recordings), ``runner`` and ``recording``.
+core, Local channels, hangups, restart), ``apps`` (pbx.c and the applications), ``dial`` (app_dial with one
+peer or several, and the bridge), ``originate`` (Originate's outgoing thread), ``cdr``, ``bus`` (event
+fan-out, device state), ``dialplan`` (extensions.conf, substitution), ``channels``, ``clock`` (simulated
+time), ``protocol`` (framing), ``transcript``/``replay``/``interleaving`` (the recordings), ``runner`` and
+``recording``.
 
-Numbers choose behaviours (``dialplan.py``): in ``[phones]`` exactly as recorded; in ``[huibo-outbound]``
-by the last four digits with the same codes, any other number ringing 2 s and talking 60 s.
+The production contexts ``[huibo-callback]`` and ``[huibo-ringall]`` are read from
+``asterisk/extensions.conf``. Numbers choose behaviours (``dialplan.py``): in ``[phones]`` exactly as
+recorded; in ``[huibo-outbound]`` by the last four digits with the same codes, any other number ringing 2 s
+and talking 60 s.
 """
 
 from .interleaving import Interleaving

@@ -136,14 +136,14 @@ class PbxThread:
 
     def app_mixmonitor(self, data: str) -> str:
         """MixMonitor(): the simulator writes the recording when the call is bridged (Pbx.maybe_record)."""
+        self.chan.mixmonitor = True
         return CONTINUE
 
     def app_noop(self, data: str) -> str:
         return CONTINUE
 
     def app_ringing(self, data: str) -> str:
-        if self.chan.pair is not None and self.chan.half == 2:
-            self.pbx.local_ringing(self.chan)
+        self.pbx.indicate_ringing(self.chan)
         return CONTINUE
 
     def app_wait(self, data: str) -> str:
@@ -153,10 +153,7 @@ class PbxThread:
         chan = self.chan
         if chan.state == STATE_UP:
             return CONTINUE
-        if chan.pair is not None and chan.half == 2:
-            self.pbx.local_answer(chan)
-        else:
-            self.pbx.new_state(chan, STATE_UP)
+        self.pbx.answer(chan)
         peer = chan.peer
         first_leg = peer is not None and peer.name in self.pbx.originated
         return self.wait(MEDIA_WAIT_FIRST_LEG if first_leg else MEDIA_WAIT_OTHER)

@@ -32,6 +32,7 @@ CAUSE_TEXT = {
     20: "Subscriber absent",
     21: "Call Rejected",
     22: "Number changed",
+    26: "Answered elsewhere",
     27: "Destination out of order",
     28: "Invalid number format",
     31: "Normal, unspecified",
@@ -89,6 +90,8 @@ class Channel:
     cached_snapshot: dict[str, str] | None = None
     # Set when the last party of a bridge or dial has to know this channel went away.
     hangup_requested: bool = False
+    # MixMonitor ran on this channel: its bridged call is recorded (Pbx.maybe_record).
+    mixmonitor: bool = False
 
     @property
     def half(self) -> int:

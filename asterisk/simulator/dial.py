@@ -1,6 +1,7 @@
 """Dial(), as app_dial.c runs it, and the basic two-party bridge it makes when the called party answers:
-the DIAL* variables, DialBegin/DialState/DialEnd, BridgeCreate/Enter/Leave/Destroy, who leaves first, and
-what the caller's CDR records when the dial fails.
+the DIAL* variables, DialBegin/DialState/DialEnd, one or several peers at once (the first to answer wins,
+the others are cancelled), BridgeCreate/Enter/Leave/Destroy, who leaves first, and what the caller's CDRs
+record.
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ from typing import TYPE_CHECKING
 
 from .apps import BLOCK, CONTINUE, AppThread, PbxThread, number
 from .cdr import CdrRecord
-from .channels import UNKNOWN, Channel
+from .channels import STATE_UP, UNKNOWN, Channel, LocalPair
 from .clock import Timer
 from .protocol import Fields
 
 if TYPE_CHECKING:
     from .pbx import Pbx
+
+CAUSE_NORMAL_CLEARING = 16
+CAUSE_BUSY = 17
+CAUSE_NO_ANSWER = 19
+CAUSE_ANSWERED_ELSEWHERE = 26
+CAUSE_CONGESTION = 34
+
+# ast_hangup_cause_to_dial_status(): the DialEnd of a peer that hung up before answering.
+_HANGUP_DIAL_STATUS = {CAUSE_BUSY: "BUSY", CAUSE_CONGESTION: "CONGESTION", 3: "CHANUNAVAIL", 20: "CHANUNAVAIL"}
 
 _DIAL_VARS = (
     "DIALSTATUS",
@@ -50,41 +60,76 @@ class Bridge:
         ]
 
 
+@dataclass
+class Outgoing:
+    """One destination of a Dial (app_dial's ``chanlist``): the Local pair called and its dial string."""
+
+    pair: LocalPair
+    dial_string: str
+    # DIAL_STILLGOING: called, and neither answered, failed nor cancelled yet
+    going: bool = True
+
+    @property
+    def chan(self) -> Channel:
+        return self.pair.one
+
+
 class Dialer:
-    """Dial(Local/<exten>@<context>,<timeout>) run by ``thread``'s channel (the caller)."""
+    """Dial(Local/<exten>@<context>[&Local/<exten>@<context>...],<timeout>) run by ``thread``'s channel (the
+    caller). As dial_exec_full() does: every destination is requested, then all of them are called; the first
+    to answer is bridged and the others are cancelled; once none is left ringing, wait_for_answer() works
+    DIALSTATUS out from how each one failed."""
 
     def __init__(self, pbx: Pbx, thread: PbxThread, data: str) -> None:
         self.pbx = pbx
         self.thread = thread
         self.caller = thread.chan
         parts = data.split(",")
-        self.target = parts[0].strip()
+        self.targets = [target.strip() for target in parts[0].split("&")]
         self.timeout = number(parts[1]) if len(parts) > 1 else 0.0
-        self.peer: Channel | None = None
-        self.dial_string = ""
+        self.outgoing: list[Outgoing] = []
+        self.peer: Channel | None = None  # the destination that answered
         self.timer: Timer | None = None
         self.rang = False
         self.started_at = pbx.clock.now
         self.bridge: Bridge | None = None
         self.done = False
+        # handle_cause()'s tallies over every destination, against the number of lines dialled
+        self.lines = self.busy = self.congestion = self.nochan = 0
 
     def start(self) -> str:
         pbx, caller = self.pbx, self.caller
         for name in _DIAL_VARS:
             pbx.set_var(caller, name, "")
-        tech, _, resource = self.target.partition("/")
-        exten, _, context = resource.partition("@")
-        context = context.split("/")[0]
-        if tech not in pbx.settings.loaded_techs or not exten or not context:
+        requested = [outgoing for outgoing in map(self._request, self.targets) if outgoing is not None]
+        for outgoing in requested:
+            self._call(outgoing)
+        if not self.outgoing:
             self._freeze_cdr()
             pbx.set_var(caller, "DIALSTATUS", "CHANUNAVAIL")
             return CONTINUE
+        pbx.dialers[caller.name] = self
+        if self.timeout > 0:
+            self.timer = pbx.later(self.timeout, self.on_timeout)
+        return BLOCK
+
+    def _request(self, target: str) -> Outgoing | None:
+        """ast_request() and the peer's set-up: the pair, DIALEDPEERNUMBER, inherited variables, caller id."""
+        pbx, caller = self.pbx, self.caller
+        tech, _, resource = target.partition("/")
+        exten, _, context = resource.partition("@")
+        context = context.split("/")[0]
+        if tech not in pbx.settings.loaded_techs or not exten or not context:
+            # no channel: a line all the same, which handle_cause() counts unavailable
+            self.lines += 1
+            self._count(0)
+            return None
         pair = pbx.new_local_pair(exten, context, caller.linkedid)
-        peer = self.peer = pair.one
-        self.dial_string = f"{exten}@{context}"
+        peer = pair.one
+        dial_string = f"{exten}@{context}"
         pbx.owners[peer.name] = self
         pbx.cdrs[peer.name] = []  # party B of the caller's record, no record of its own
-        pbx.set_var(peer, "DIALEDPEERNUMBER", self.dial_string)
+        pbx.set_var(peer, "DIALEDPEERNUMBER", dial_string)
         for name, var in caller.inheritable():
             pbx.set_var(peer, var.set_name(name), var.value, at_tail=True)
         # app_dial copies the caller's exten to the peer. The peer's caller id number is the caller's
@@ -96,20 +141,27 @@ class Dialer:
         pbx.newexten(peer, "AppDial", "(Outgoing Line)")
         pbx.set_callerid(peer, peer.cid_num, peer.cid_name, None)
         pbx.set_connected(peer, peer.connected_num, peer.connected_name)
+        return Outgoing(pair, dial_string)
+
+    def _call(self, outgoing: Outgoing) -> None:
+        """ast_call(), then DialBegin. A Local channel whose extension does not exist cannot be called: both
+        halves go at once and the destination is dropped without counting."""
+        pbx, pair = self.pbx, outgoing.pair
         if not pbx.local_call(pair):
-            # The Local channel could not be called (no such extension): both halves go at once.
             pair.two.hangup_requested = pair.one.hangup_requested = True
             pbx.hangup(pair.two, notify_peer=False)
-            pbx.hangup(peer, notify_peer=False)
-            self._freeze_cdr()
-            pbx.set_var(caller, "DIALSTATUS", "CHANUNAVAIL")
-            return CONTINUE
-        pbx.dialers[caller.name] = self
-        self._cdr_begin()
-        pbx.emit("DialBegin", [*pbx.snap(caller), *pbx.snap(peer, "Dest"), ("DialString", self.dial_string)])
-        if self.timeout > 0:
-            self.timer = pbx.later(self.timeout, self.on_timeout)
-        return BLOCK
+            pbx.hangup(pair.one, notify_peer=False)
+            return
+        self._cdr_begin(outgoing.chan, first=not self.outgoing)
+        self.outgoing.append(outgoing)
+        self.lines += 1
+        pbx.emit(
+            "DialBegin",
+            [*pbx.snap(self.caller), *pbx.snap(outgoing.chan, "Dest"), ("DialString", outgoing.dial_string)],
+        )
+
+    def _find(self, chan: Channel) -> Outgoing:
+        return next(outgoing for outgoing in self.outgoing if outgoing.chan is chan)
 
     # -- CDR bookkeeping ------------------------------------------------------------------------------
 
@@ -118,35 +170,36 @@ class Dialer:
         for record in self.pbx.cdrs.get(self.caller.name, [])[-1:]:
             record.last_app = ("Dial", self.caller.app_data)
 
-    def _cdr_begin(self) -> None:
-        records = self.pbx.cdrs.get(self.caller.name, [])
-        if not records or self.peer is None:
-            return
-        if isinstance(self.thread, AppThread):
-            # Originate(Application=Dial): the record of the answered channel ends where Dial starts and
-            # the dial gets a record of its own (transcript 11).
-            now = self.pbx.clock.now
-            records[-1].finish(now)
-            records.append(CdrRecord(self.caller, start=now, answer=now))
-        records[-1].destination_channel = self.peer.name
+    def _new_record(self, now: float) -> CdrRecord:
+        return CdrRecord(self.caller, start=now, answer=now if self.caller.state == STATE_UP else None)
 
-    def _cdr_failed(self, status: str) -> None:
-        """The dial failed: its record ends with the dial's status, the rest of the call gets a new one."""
+    def _cdr_begin(self, peer: Channel, first: bool) -> None:
         records = self.pbx.cdrs.get(self.caller.name, [])
         if not records:
             return
         now = self.pbx.clock.now
-        records[-1].dial_status = status
-        records[-1].finish(now)
-        records.append(CdrRecord(self.caller, start=now, answer=now))
+        if not first:
+            # cdr.c: a record already dialling turns a second DialBegin down, so every further peer gets a
+            # record of its own with that peer as party B
+            records.append(self._new_record(now))
+        elif isinstance(self.thread, AppThread):
+            # Originate(Application=Dial): the record of the answered channel ends where Dial starts and
+            # the dial gets a record of its own (transcript 11).
+            records[-1].finish(now)
+            records.append(self._new_record(now))
+        records[-1].destination_channel = peer.name
+
+    def _cdr_end(self, peer: Channel, status: str) -> None:
+        """DialEnd for a peer that did not answer: the record naming it ends with the dial's status."""
+        for record in self.pbx.cdrs.get(self.caller.name, []):
+            if record.destination_channel == peer.name and record.end is None:
+                record.dial_status = status
+                record.finish(self.pbx.clock.now)
 
     # -- outcomes -------------------------------------------------------------------------------------
 
-    def _dial_end(self, status: str) -> None:
-        assert self.peer is not None
-        self.pbx.emit(
-            "DialEnd", [*self.pbx.snap(self.caller), *self.pbx.snap(self.peer, "Dest"), ("DialStatus", status)]
-        )
+    def _dial_end(self, peer: Channel, status: str) -> None:
+        self.pbx.emit("DialEnd", [*self.pbx.snap(self.caller), *self.pbx.snap(peer, "Dest"), ("DialStatus", status)])
 
     def _stop_timer(self) -> None:
         if self.timer is not None:
@@ -156,34 +209,92 @@ class Dialer:
     def _finish(self, dialstatus: str, continue_dialplan: bool) -> None:
         self.done = True
         self.pbx.dialers.pop(self.caller.name, None)
+        if continue_dialplan:
+            # the dialplan goes on after a failed Dial: cdr.c opens a record for the rest of the call
+            records = self.pbx.cdrs.get(self.caller.name)
+            if records:
+                records.append(self._new_record(self.pbx.clock.now))
         self.pbx.set_var(self.caller, "DIALSTATUS", dialstatus)
         if continue_dialplan:
             self.thread.resume()
         else:
             self.thread.end()
 
+    def _cancel_all(self, status: str, hangup_cause: int | None = None) -> None:
+        """publish_dial_end_event() then hanguptree(): every peer still ringing gets its DialEnd, then each
+        is hung up, with ``hangup_cause`` if given, else with its own."""
+        ringing = [outgoing for outgoing in self.outgoing if outgoing.going]
+        for outgoing in ringing:
+            outgoing.going = False
+            self._dial_end(outgoing.chan, status)
+            self._cdr_end(outgoing.chan, status)
+        for outgoing in ringing:
+            if hangup_cause is not None:
+                outgoing.chan.hangup_cause = hangup_cause
+            self.pbx.hangup(outgoing.chan)
+
+    def _count(self, cause: int) -> None:
+        """handle_cause(): busy, congestion, or unavailable; normal clearing and no answer count as neither."""
+        if cause == CAUSE_BUSY:
+            self.busy += 1
+        elif cause == CAUSE_CONGESTION:
+            self.congestion += 1
+        elif cause not in (CAUSE_NORMAL_CLEARING, CAUSE_NO_ANSWER):
+            self.nochan += 1
+
+    def _verdict(self) -> str:
+        """wait_for_answer() once no peer is left: when every line failed with a counted cause, BUSY if any was
+        busy, else CONGESTION if any was congested, else CHANUNAVAIL; otherwise NOANSWER."""
+        if self.lines != self.busy + self.congestion + self.nochan:
+            return "NOANSWER"
+        if self.busy:
+            return "BUSY"
+        return "CONGESTION" if self.congestion else "CHANUNAVAIL"
+
+    def _peer_failed(self, peer: Channel, status: str, cause: int) -> None:
+        """One peer is out before answering: app_dial hands its hangup cause to the caller (Hangup() reports
+        it later: 07b, cause 1), sends its DialEnd, hangs it up and counts ``cause``; the Dial ends with the
+        last peer."""
+        self.caller.hangup_cause = peer.hangup_cause
+        self._find(peer).going = False
+        self._dial_end(peer, status)
+        self._cdr_end(peer, status)
+        self.pbx.hangup(peer)
+        self._count(cause)
+        if not any(outgoing.going for outgoing in self.outgoing):
+            self._stop_timer()
+            self._finish(self._verdict(), continue_dialplan=True)
+
     def on_ringing(self, chan: Channel) -> None:
-        if self.rang or self.done:
+        if self.done:
             return
-        self.rang = True
-        elapsed = self.pbx.clock.now - self.started_at
-        self.pbx.set_var(self.caller, "RINGTIME", str(int(elapsed)))
-        self.pbx.set_var(self.caller, "RINGTIME_MS", str(int(elapsed * 1000)))
-        assert self.peer is not None
-        self.pbx.emit(
-            "DialState", [*self.pbx.snap(self.caller), *self.pbx.snap(self.peer, "Dest"), ("DialStatus", "RINGING")]
-        )
+        pbx = self.pbx
+        if not self.rang:
+            # app_dial passes the first ringing on to the caller and times it
+            self.rang = True
+            pbx.indicate_ringing(self.caller)
+            elapsed = pbx.clock.now - self.started_at
+            pbx.set_var(self.caller, "RINGTIME", str(int(elapsed)))
+            pbx.set_var(self.caller, "RINGTIME_MS", str(int(elapsed * 1000)))
+        pbx.emit("DialState", [*pbx.snap(self.caller), *pbx.snap(chan, "Dest"), ("DialStatus", "RINGING")])
 
     def on_answer(self, chan: Channel) -> None:
-        if self.done:
+        if self.done or self.peer is not None:
             return
         pbx, caller, peer = self.pbx, self.caller, chan
         self._stop_timer()
+        self.peer = peer
+        answered = self._find(peer)
+        answered.going = False
+        peer.exten = ""
+        # the others are cancelled, then hung up as answered elsewhere (the default of Dial's Q option)
+        self._cancel_all("CANCEL", hangup_cause=CAUSE_ANSWERED_ELSEWHERE)
         pbx.set_var(caller, "DIALSTATUS", "ANSWER")
         pbx.set_var(caller, "DIALEDPEERNAME", peer.name)
-        pbx.set_var(caller, "DIALEDPEERNUMBER", self.dial_string)
-        peer.exten = ""
-        self._dial_end("ANSWER")
+        pbx.set_var(caller, "DIALEDPEERNUMBER", answered.dial_string)
+        self._dial_end(peer, "ANSWER")
+        if caller.state != STATE_UP:
+            pbx.answer(caller)  # ast_bridge_call() answers the caller before it builds the bridge
         bridge = self.bridge = Bridge(str(uuid.uuid4()))
         pbx.emit("BridgeCreate", bridge.fields())
         pbx.newexten(peer, "AppDial", "(Outgoing Line)")
@@ -197,20 +308,16 @@ class Dialer:
     def on_busy(self, chan: Channel, congestion: bool) -> None:
         if self.done:
             return
-        status = "CONGESTION" if congestion else "BUSY"
-        self._stop_timer()
-        self._dial_end(status)
-        self._cdr_failed(status)
-        self.pbx.hangup(chan)
-        self._finish(status, continue_dialplan=True)
+        if congestion:
+            self._peer_failed(chan, "CONGESTION", CAUSE_CONGESTION)
+        else:
+            self._peer_failed(chan, "BUSY", CAUSE_BUSY)
 
     def on_timeout(self) -> None:
-        if self.done or self.peer is None:
+        if self.done:
             return
         self.timer = None
-        self._dial_end("NOANSWER")
-        self._cdr_failed("NOANSWER")
-        self.pbx.hangup(self.peer)
+        self._cancel_all("NOANSWER")
         self._finish("NOANSWER", continue_dialplan=True)
 
     def on_hangup_request(self, chan: Channel) -> None:
@@ -220,19 +327,8 @@ class Dialer:
         if self.bridge is not None:
             self._peer_left_bridge(chan)
             return
-        self._stop_timer()
         cause = chan.hangup_cause
-        if cause:
-            # app_dial hands the peer's cause to the caller: Hangup() later reports it (07b: cause 1).
-            self.caller.hangup_cause = cause
-        status = {17: "BUSY", 34: "CONGESTION"}.get(cause, "NOANSWER")
-        dialstatus = {17: "BUSY", 34: "CONGESTION", 16: "NOANSWER", 19: "NOANSWER", 0: "NOANSWER"}.get(
-            cause, "CHANUNAVAIL"
-        )
-        self._dial_end(status)
-        self._cdr_failed(status)
-        self.pbx.hangup(chan)
-        self._finish(dialstatus, continue_dialplan=True)
+        self._peer_failed(chan, _HANGUP_DIAL_STATUS.get(cause, "NOANSWER"), cause)
 
     def on_caller_hangup(self) -> None:
         """The caller's other half hung up (or its TIMEOUT(absolute) fired)."""
@@ -242,10 +338,7 @@ class Dialer:
             self._caller_left_bridge()
             return
         self._stop_timer()
-        if self.peer is not None and self.peer.alive:
-            self._dial_end("CANCEL")
-            self._cdr_failed("CANCEL")
-            self.pbx.hangup(self.peer)
+        self._cancel_all("CANCEL")
         self._finish("CANCEL", continue_dialplan=False)
 
     def _leave(self, chan: Channel) -> None:

@@ -151,7 +151,8 @@ class Originate:
             chan.context, chan.exten, chan.priority = r.context, r.exten, r.priority
             thread = PbxThread(pbx, chan)
         pbx.threads[chan.name] = thread
-        thread.run()
+        # the answered channel's own thread runs it, after what the answering thread does next
+        pbx.defer(thread.run)
 
     def on_busy(self, chan: Channel, congestion: bool) -> None:
         if self.finished:

@@ -194,8 +194,9 @@ class Pbx:
         chan.state = state
         if state == STATE_UP and chan.answered_at is None:
             chan.answered_at = self.clock.now
-            for record in self.cdrs.get(chan.name, [])[-1:]:
-                if record.answer is None:
+            # every record still open gets the answer time (a Dial to several peers keeps one per peer)
+            for record in self.cdrs.get(chan.name, []):
+                if record.answer is None and record.end is None:
                     record.answer = self.clock.now
         self.chan_event("Newstate", chan)
         self.device_state(chan)
@@ -338,9 +339,17 @@ class Pbx:
 
     # -- Local ;2 telling its ;1 ----------------------------------------------------------------------
 
-    def local_ringing(self, two: Channel) -> None:
-        one = two.peer
-        if one is None or not one.alive or one.state == STATE_RINGING or one.state == STATE_UP:
+    def answer(self, chan: Channel) -> None:
+        """ast_raw_answer(): a Local ;2 answers its ;1 too, whose owner hears of it."""
+        if chan.pair is not None and chan.half == 2:
+            self.local_answer(chan)
+        else:
+            self.new_state(chan, STATE_UP)
+
+    def indicate_ringing(self, chan: Channel) -> None:
+        """ast_indicate(RINGING): only a Local ;2 shows it, as its ;1 turning Ringing (the ;2 stays in Ring)."""
+        one = chan.peer
+        if chan.half != 2 or one is None or not one.alive or one.state == STATE_RINGING or one.state == STATE_UP:
             return
         self.new_state(one, STATE_RINGING)
         owner = self.owners.get(one.name)
@@ -430,7 +439,7 @@ class Pbx:
     # -- recordings (optional) -------------------------------------------------------------------------
 
     def maybe_record(self, caller: Channel, callee: Channel) -> None:
-        if self.settings.recordings_dir is None or caller.getvar("HUIBO_RECORD") != "1":
+        if self.settings.recordings_dir is None or not caller.mixmonitor:
             return
         from .recording import write_recording
 

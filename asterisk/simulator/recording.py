@@ -1,6 +1,7 @@
-"""A stand-in for MixMonitor: when a simulated callback is bridged with ``HUIBO_RECORD=1`` on the caller,
-a short real WAV file (8 kHz mono, 16-bit, a quiet 440 Hz tone) is written to the recordings directory,
-named after the call's Linkedid, so the recording pipeline can be built before a real Asterisk records."""
+"""A stand-in for MixMonitor: when a caller that ran MixMonitor (``[huibo-callback]`` with ``HUIBO_RECORD=1``)
+is bridged, a short real WAV file (8 kHz mono, 16-bit, a quiet 440 Hz tone) is written to the recordings
+directory, named after the call's Linkedid, so the recording pipeline can be built before a real Asterisk
+records."""
 
 from __future__ import annotations
 

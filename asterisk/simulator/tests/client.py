@@ -102,14 +102,16 @@ def originate(
     first: str,
     second: str,
     variables: dict[str, str] | None = None,
+    first_context: str = "huibo-outbound",
     **extra: str,
 ) -> list[tuple[str, str]]:
     """The Originate Huibo's engine sends: ring ``first`` via [huibo-outbound], then [huibo-callback] dials
-    ``second`` (digits, no '+')."""
+    ``second`` (digits, no '+'). A ring group is ``first="s"``, ``first_context="huibo-ringall"`` and the
+    members' digits in ``HUIBO_RING_GROUP``."""
     pairs = [
         ("Action", "Originate"),
         ("ActionID", action_id),
-        ("Channel", f"Local/{first}@huibo-outbound"),
+        ("Channel", f"Local/{first}@{first_context}"),
         ("Context", "huibo-callback"),
         ("Exten", second),
         ("Priority", "1"),

@@ -81,6 +81,15 @@ def test_every_number_the_dialplan_dials_is_filtered_to_digits() -> None:
     for name in ("huibo-outbound", "huibo-callback"):
         assert contexts[name].lookup("8613800001005") is not None
         assert contexts[name].lookup("+8613800001005") is None  # only digits match
+    # [huibo-ringall] dials what it built in RING_TARGETS: every member is its own FILTER(0-9,...)
+    ringall = contexts["huibo-ringall"].lookup("s") or []
+    assert [_first_argument(p.data) for p in ringall if p.app == "Dial"] == ["${RING_TARGETS}"]
+    built = [p.data.removeprefix("RING_TARGETS=") for p in ringall if p.app == "Set" and "RING_TARGETS=" in p.data]
+    members = [piece for value in built for piece in value.split("&") if piece != "${RING_TARGETS}"]
+    assert len(built) == len(members) == 2
+    for target in members:
+        assert target.startswith("Local/${FILTER(0-9,${CUT(RING_GROUP,") and target.endswith(")}@huibo-outbound")
+    assert contexts["huibo-ringall"].lookup("8613800001005") is None  # entered at s only
 
 
 def _first_argument(data: str) -> str:

@@ -1,8 +1,9 @@
 """Huibo's production contexts as the simulator runs them: the Originate Huibo's engine sends, the simulated
-trunk's number codes, the optional agent confirmation and the call cap.
+trunk's number codes, the optional agent confirmation, the call cap and simultaneous ring.
 
-The first leg rings ``Local/<first>@huibo-outbound``; once it answers, [huibo-callback] (read from
-asterisk/extensions.conf) dials the second number. The simulator's [huibo-outbound] picks the far end's
+The first leg rings ``Local/<first>@huibo-outbound``, or for a ring group ``Local/s@huibo-ringall``, whose
+``;2`` half dials every member at once; once it answers, [huibo-callback] (read from asterisk/extensions.conf
+like [huibo-ringall]) dials the second number. The simulator's [huibo-outbound] picks the far end's
 behaviour from the number's last four digits.
 """
 
@@ -33,13 +34,15 @@ async def _call(
     variables: dict[str, str] | None = None,
     until: Callable[[Message], bool] | None = None,
     recordings_dir: Path | None = None,
+    first_context: str = "huibo-outbound",
     **extra: str,
 ) -> tuple[AmiClient, Simulator]:
     sim = Simulator(time_scale=0.005, read="all", recordings_dir=recordings_dir)
     await sim.start()
     client = await AmiClient.connect(sim.port)
     await client.login()
-    await client.send_pairs(originate("cb", first, second, {**VARIABLES, **(variables or {})}, **extra))
+    variables = {**VARIABLES, **(variables or {})}
+    await client.send_pairs(originate("cb", first, second, variables, first_context, **extra))
     # The call is over once every channel it created has hung up; the rest of that last burst (CDRs, the
     # OriginateResponse) was written with it, so it is read until the line is quiet.
     while True:
@@ -296,3 +299,209 @@ def test_a_bridged_call_with_huibo_record_writes_a_wav(tmp_path: Path) -> None:
     with wave.open(str(recording)) as wav:
         assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (1, 8000, 2)
         assert wav.getnframes() > 0
+
+
+# -- simultaneous ring ([huibo-ringall]) -------------------------------------------------------------------
+
+NEVER_ANSWERS = "8613800003000"
+RINGS_1S_THEN_ANSWERS = ENTERPRISE
+RINGS_2S_THEN_ANSWERS = "8613812345678"  # no code in its last four digits: rings 2 s, answers, talks 60 s
+
+
+async def _ring_group(
+    members: list[str],
+    visitor: str,
+    variables: dict[str, str] | None = None,
+    until: Callable[[Message], bool] | None = None,
+    recordings_dir: Path | None = None,
+) -> tuple[AmiClient, Simulator]:
+    """The Originate Huibo sends for a ring group: the members' digits joined by '-' in HUIBO_RING_GROUP."""
+    group = {"HUIBO_RING_GROUP": "-".join(members), **(variables or {})}
+    return await _call(
+        "s",
+        visitor,
+        group,
+        until,
+        recordings_dir,
+        first_context="huibo-ringall",
+        ChannelId="att-42-a",
+        OtherChannelId="att-42-b",
+    )
+
+
+def _channel(client: AmiClient, uniqueid: str) -> str:
+    return _events(client, "Newchannel", Uniqueid=uniqueid)[0]["Channel"]
+
+
+def _pair(channel: str) -> str:
+    """``Local/…-0000000a;1`` -> ``Local/…-0000000a``: both halves of one Local channel."""
+    return channel.rsplit(";", 1)[0]
+
+
+def test_a_ring_group_bridges_the_member_who_answers_and_cancels_the_others() -> None:
+    """Three bound numbers ring at once: one never answers, one answers after 1 s, one would answer after 2 s.
+    The group's ;2 Dial names the first to answer in its DialEnd ANSWER and bridges it; the other two get
+    DialEnd CANCEL and hang up as answered elsewhere (cause 26). The Originate succeeds, [huibo-callback]
+    dials the visitor, who talks 5 s and hangs up; every channel hangs up and the CDRs come."""
+
+    async def story() -> None:
+        # given a group of three, one of whom answers first
+        group = [NEVER_ANSWERS, RINGS_1S_THEN_ANSWERS, RINGS_2S_THEN_ANSWERS]
+        # when Huibo rings the group
+        client, sim = await _ring_group(group, VISITOR_TALKS_5S)
+        try:
+            # then the group's ;2 dials every member at once, in the group's order
+            group_1, group_2 = _channel(client, "att-42-a"), _channel(client, "att-42-b")
+            assert group_1.startswith("Local/s@huibo-ringall-") and _pair(group_1) == _pair(group_2)
+            begins = _events(client, "DialBegin", Channel=group_2)
+            assert [m["DialString"] for m in begins] == [f"{number}@huibo-outbound" for number in group]
+            member = {number: m["DestChannel"] for number, m in zip(group, begins, strict=True)}
+            assert all(member[n].startswith(f"Local/{n}@huibo-outbound-") and member[n].endswith(";1") for n in group)
+            # the first to answer is named and bridged; the others are cancelled and hang up
+            [answered] = _events(client, "DialEnd", Channel=group_2, DialStatus="ANSWER")
+            assert answered["DestChannel"] == member[RINGS_1S_THEN_ANSWERS]
+            cancelled = [m["DestChannel"] for m in _events(client, "DialEnd", Channel=group_2, DialStatus="CANCEL")]
+            assert cancelled == [member[NEVER_ANSWERS], member[RINGS_2S_THEN_ANSWERS]]
+            for loser in (NEVER_ANSWERS, RINGS_2S_THEN_ANSWERS):
+                halves = [m for m in _events(client, "Hangup") if _pair(m["Channel"]) == _pair(member[loser])]
+                assert [(m["Cause"], m["Cause-txt"]) for m in halves] == [("26", "Answered elsewhere")] * 2
+            # the Originate succeeds and [huibo-callback] on the group's ;1 dials the visitor and bridges it
+            [response] = _events(client, "OriginateResponse")
+            assert (response["Response"], response["Reason"], response["Channel"]) == ("Success", "4", group_1)
+            [visitor_dial] = _events(client, "DialEnd", Channel=group_1)
+            assert visitor_dial["DialStatus"] == "ANSWER"
+            assert visitor_dial["DestChannel"].startswith(f"Local/{VISITOR_TALKS_5S}@huibo-outbound-")
+            bridged = [m["Channel"] for m in _events(client, "BridgeEnter")]
+            assert bridged == [member[RINGS_1S_THEN_ANSWERS], group_2, visitor_dial["DestChannel"], group_1]
+            # every channel hangs up, all of them one call (Linkedid) carrying the attempt id
+            created = [m["Channel"] for m in _events(client, "Newchannel")]
+            assert len(created) == 10 and sorted(created) == sorted(m["Channel"] for m in _events(client, "Hangup"))
+            assert {m["Linkedid"] for m in client.messages if "Linkedid" in m} == {"att-42-a"}
+            call_events = [m for m in client.messages if m.get("Privilege") == "call,all" and "ChanVariable" in m]
+            assert {m["ChanVariable"] for m in call_events if m["Event"] != "Newchannel"} == {"HUIBO_ATTEMPT=42"}
+            # the group's ;2 writes one CDR per member; every ;2 and the group's ;1 write theirs
+            group_cdrs = {m["DestinationChannel"]: m["Disposition"] for m in _events(client, "Cdr", Channel=group_2)}
+            assert group_cdrs == {
+                member[NEVER_ANSWERS]: "NO ANSWER",
+                member[RINGS_1S_THEN_ANSWERS]: "ANSWERED",
+                member[RINGS_2S_THEN_ANSWERS]: "NO ANSWER",
+            }
+            [callback_cdr] = _events(client, "Cdr", Channel=group_1)
+            assert (callback_cdr["DestinationChannel"], callback_cdr["Disposition"]) == (
+                visitor_dial["DestChannel"],
+                "ANSWERED",
+            )
+            with_cdr = {m["Channel"] for m in _events(client, "Cdr")}
+            assert with_cdr == {c for c in created if c.endswith(";2")} | {group_1}
+        finally:
+            await sim.stop()
+
+    run(story)
+
+
+def test_the_member_who_answers_first_wins_whatever_its_place_in_the_group() -> None:
+    """The first member rings 2 s before answering, the second 1 s: the second is bridged, the first cancelled."""
+
+    async def story() -> None:
+        client, sim = await _ring_group([RINGS_2S_THEN_ANSWERS, RINGS_1S_THEN_ANSWERS], VISITOR_TALKS_5S)
+        try:
+            group_2 = _channel(client, "att-42-b")
+            ends = {m["DialStatus"]: m["DestChannel"] for m in _events(client, "DialEnd", Channel=group_2)}
+            assert ends.keys() == {"ANSWER", "CANCEL"}
+            assert ends["ANSWER"].startswith(f"Local/{RINGS_1S_THEN_ANSWERS}@huibo-outbound-")
+            assert ends["CANCEL"].startswith(f"Local/{RINGS_2S_THEN_ANSWERS}@huibo-outbound-")
+        finally:
+            await sim.stop()
+
+    run(story)
+
+
+@pytest.mark.parametrize(
+    ("members", "dial_status", "reason", "cause"),
+    [
+        (["8613800002000"] * 3, "BUSY", "5", "17"),
+        (["8613800004000"] * 2, "CONGESTION", "8", "34"),
+        # app_dial's rule for a mix: every member failed, one was busy -> BUSY (a rejection counts unavailable)
+        (["8613800002000", "8613800004000", "8613800000621"], "BUSY", "5", "17"),
+    ],
+    ids=["all-busy", "all-congested", "busy-congested-rejected"],
+)
+def test_a_group_that_is_all_busy_fails_as_one_busy_number_would(
+    members: list[str], dial_status: str, reason: str, cause: str
+) -> None:
+    """Every member refuses: the group's Dial ends with app_dial's DIALSTATUS, the group's ;2 passes it on to
+    the Originate as one number's phone would, and nobody dials the visitor."""
+
+    async def story() -> None:
+        client, sim = await _ring_group(members, VISITOR_TALKS_5S)
+        try:
+            group_1, group_2 = _channel(client, "att-42-a"), _channel(client, "att-42-b")
+            assert _events(client, "VarSet", Channel=group_2, Variable="DIALSTATUS")[-1]["Value"] == dial_status
+            [response] = _events(client, "OriginateResponse")
+            assert (response["Response"], response["Reason"], response["Uniqueid"]) == ("Failure", reason, "att-42-a")
+            assert [m["DialStatus"] for m in _events(client, "DialEnd", DestChannel=group_1)] == [dial_status]
+            assert _events(client, "Hangup", Channel=group_2)[0]["Cause"] == cause
+            assert not _events(client, "DialBegin", Channel=group_1)
+            assert not [
+                m for m in _events(client, "Newchannel") if m["Channel"].startswith(f"Local/{VISITOR_TALKS_5S}")
+            ]
+        finally:
+            await sim.stop()
+
+    run(story)
+
+
+def test_a_group_nobody_answers_rings_out_with_reason_3() -> None:
+    """Nobody picks up: the Originate's Timeout (30 s, as HUIBO_RING_TIMEOUT) started before the group's Dial,
+    so it expires first. The group's ;1 hangs up with cause 19, the group's Dial cancels every member, and the
+    OriginateResponse says Reason 3, as for one number ringing out."""
+
+    async def story() -> None:
+        client, sim = await _ring_group([NEVER_ANSWERS, NEVER_ANSWERS], VISITOR_TALKS_5S)
+        try:
+            group_1, group_2 = _channel(client, "att-42-a"), _channel(client, "att-42-b")
+            [response] = _events(client, "OriginateResponse")
+            assert (response["Response"], response["Reason"]) == ("Failure", "3")
+            assert [m["DialStatus"] for m in _events(client, "DialEnd", Channel=group_2)] == ["CANCEL", "CANCEL"]
+            assert [m["Cause"] for m in _events(client, "Hangup") if _pair(m["Channel"]) == _pair(group_1)] == [
+                "19",
+                "19",
+            ]
+            assert not _events(client, "DialBegin", Channel=group_1)
+        finally:
+            await sim.stop()
+
+    run(story)
+
+
+@pytest.mark.parametrize(
+    ("ring_group", "dialled"),
+    [
+        ("8613800001005&PJSIP/evil-8613800001100;Hangup(),${EXTEN}", ["8613800001005", "8613800001100"]),
+        # the CR LF ends the header on the wire: the second line is a header of its own, which Originate ignores
+        ("1005-20\r\nAction: Hangup", ["1005", "20"]),
+    ],
+)
+def test_only_digits_of_the_ring_group_reach_the_dial(ring_group: str, dialled: list[str]) -> None:
+    async def story() -> None:
+        client, sim = await _ring_group([ring_group], VISITOR_TALKS_5S, until=lambda m: m.get("Application") == "Dial")
+        try:
+            [dial] = _events(client, "Newexten", Application="Dial", Context="huibo-ringall")
+            assert dial["AppData"] == "&".join(f"Local/{number}@huibo-outbound" for number in dialled) + ",30"
+        finally:
+            await sim.stop()
+
+    run(story)
+
+
+@pytest.mark.parametrize(("visitor", "recordings"), [(VISITOR_TALKS_5S, ["att-42-a.wav"]), ("8613900002000", [])])
+def test_a_ring_group_records_only_the_callback_bridge(tmp_path: Path, visitor: str, recordings: list[str]) -> None:
+    """MixMonitor runs in [huibo-callback], not on the group's bridge to the member: a visitor who is busy
+    leaves no recording."""
+
+    async def story() -> None:
+        client, sim = await _ring_group([ENTERPRISE], visitor, {"HUIBO_RECORD": "1"}, recordings_dir=tmp_path)
+        await sim.stop()
+
+    run(story)
+    assert sorted(path.name for path in tmp_path.glob("*.wav")) == recordings
