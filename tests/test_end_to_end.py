@@ -2,7 +2,8 @@
 the PBX simulator over TCP. Each ends in the right final state with the right reason; none is left hanging.
 
 Phones behave by their last four digits (asterisk/simulator): 10XX answers after 1 s and talks XX s, 1100
-answers and stays up, 2000 is busy, 3000 never answers, 4000 is congested, 0601 is unallocated.
+answers and stays up, 2000 is busy, 3000 never answers, 4000 is congested, 0601 is unallocated, anything
+else answers after 2 s.
 """
 
 import threading
@@ -169,6 +170,24 @@ def test_an_agent_who_does_not_press_1_passes_the_call_to_the_next_number(engine
     request = engine.wait_final(engine.submit(enterprise, "+8613900001002"), timeout=45)
     assert (request.status, request.reason_code) == ("completed", "visitor_hung_up")
     assert _legs(request) == {"enterprise": ["answered", "answered"], "visitor": ["not_dialled", "answered"]}
+
+
+def test_simultaneous_ring_gives_the_call_to_the_first_phone_that_answers(engine: Engine) -> None:
+    """One call rings three phones at once: …3000 never answers, …1100 answers after 1 s, …5555 after 2 s."""
+    enterprise = _enterprise("+8613800003000", "+8613800001100", "+8613800005555", hunting_strategy="simultaneous")
+    request = engine.wait_final(engine.submit(enterprise, "+8613900001002"))
+    assert (request.status, request.reason_code) == ("completed", "visitor_hung_up")
+    assert request.answered_by.number == "+8613800001100"
+    [leg] = CallLeg.objects.filter(attempt__request=request, role="enterprise")
+    assert (leg.number, leg.disposition) == ("+8613800001100", "answered")
+    assert engine.originates() == 1
+
+
+def test_simultaneous_ring_with_every_phone_busy_fails_after_one_call(engine: Engine) -> None:
+    enterprise = _enterprise("+8613800002000", "+8613800012000", hunting_strategy="simultaneous")
+    request = engine.wait_final(engine.submit(enterprise, "+8613900001002"))
+    assert (request.status, request.reason_code) == ("failed", "enterprise_busy")
+    assert _legs(request) == {"enterprise": ["busy"]}
 
 
 def test_a_recorded_call_leaves_a_recording_its_cdr_points_to(engine: Engine, settings) -> None:  # type: ignore[no-untyped-def]
