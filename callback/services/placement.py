@@ -82,7 +82,7 @@ def _busy_numbers(numbers: list[str]) -> set[str]:
 def _pick_node() -> AsteriskNode | None:
     """The least-loaded enabled node whose AMI is not known to be down and that has room; locked."""
     nodes = list(
-        AsteriskNode.objects.select_for_update()
+        AsteriskNode.objects.select_for_update(no_key=True)
         .filter(enabled=True)
         .exclude(ami_state=AsteriskNode.AmiState.DOWN)
         .order_by("id")
@@ -178,7 +178,7 @@ def attempt_place(
         return None
 
     with transaction.atomic():
-        enterprise = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
+        enterprise = Enterprise.objects.select_for_update(no_key=True).get(pk=enterprise.pk)
         live = CallAttempt.objects.filter(enterprise=enterprise, status__in=LIVE_ATTEMPT_STATUSES).count()
         if live >= enterprise.max_concurrent_calls:
             _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
