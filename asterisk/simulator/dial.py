@@ -126,7 +126,7 @@ class Dialer:
             return None
         pair = pbx.new_local_pair(exten, context, caller.linkedid)
         peer = pair.one
-        dial_string = f"{exten}@{context}"
+        dial_string = resource  # options included, as Asterisk reports it (1100@phones/n)
         pbx.owners[peer.name] = self
         pbx.cdrs[peer.name] = []  # party B of the caller's record, no record of its own
         pbx.set_var(peer, "DIALEDPEERNUMBER", dial_string)

@@ -124,7 +124,7 @@ class Originate:
             self.fail(reason=0)
             pbx.hangup(chan, notify_peer=False)
             return
-        pbx.emit("DialBegin", [*pbx.snap(chan, "Dest"), ("DialString", f"{exten}@{context}")])
+        pbx.emit("DialBegin", [*pbx.snap(chan, "Dest"), ("DialString", resource)])
         self.timer = pbx.later(r.timeout, self.on_timeout)
 
     def _dial(self, status: str) -> None:

@@ -121,9 +121,10 @@ def _originate_request(
         "HUIBO_MAX_SECONDS": str(attempt.max_seconds),
         "HUIBO_SHOWN_NUMBER": second_sees,
     }
-    channel = f"Local/{first}@{settings.AMI_OUTBOUND_CONTEXT}"
+    # /n: no Local channel optimisation, so the pair stays up as in the recorded calls (see extensions.conf).
+    channel = f"Local/{first}@{settings.AMI_OUTBOUND_CONTEXT}/n"
     if attempt.ring_group:  # enterprise first only (tenants refuse simultaneous ring with visitor first)
-        channel = f"Local/s@{settings.AMI_RINGALL_CONTEXT}"
+        channel = f"Local/s@{settings.AMI_RINGALL_CONTEXT}/n"
         variables["HUIBO_RING_GROUP"] = enterprise_digits
     if enterprise.agent_confirmation and order is CallOrder.ENTERPRISE_FIRST:
         variables["HUIBO_CONFIRM"] = "1"

@@ -69,7 +69,7 @@ def test_the_originate_rings_the_bound_number_then_the_visitor_with_ids_fixed_in
     assert attempt is not None
     [(node_name, sent)] = gateway.sent
     assert node_name == "pbx-1"
-    assert sent.channel == "Local/8613800001100@huibo-outbound"
+    assert sent.channel == "Local/8613800001100@huibo-outbound/n"
     assert (sent.context, sent.exten) == ("huibo-callback", "8613900001005")
     assert (sent.channel_id, sent.other_channel_id, sent.action_id) == (
         attempt.channel_id,
@@ -95,7 +95,7 @@ def test_visitor_first_rings_the_visitor_first(node: AsteriskNode, gateway: Reco
     enterprise = make_enterprise("vf", call_order="visitor_first")
     _place(_accept(enterprise), gateway)
     [(_node, sent)] = gateway.sent
-    assert (sent.channel, sent.exten) == ("Local/8613900001005@huibo-outbound", "8613800001100")
+    assert (sent.channel, sent.exten) == ("Local/8613900001005@huibo-outbound/n", "8613800001100")
 
 
 def test_running_the_task_twice_places_one_call(
@@ -145,8 +145,8 @@ def test_a_bound_number_already_on_a_call_is_skipped_without_ringing(
     _place(_accept(enterprise, "+8613900001005"), gateway)
     _place(_accept(enterprise, "+8613900001006"), gateway)
     assert [sent.channel for _n, sent in gateway.sent] == [
-        "Local/8613800001100@huibo-outbound",
-        "Local/8613800001101@huibo-outbound",
+        "Local/8613800001100@huibo-outbound/n",
+        "Local/8613800001101@huibo-outbound/n",
     ]
 
 
@@ -186,8 +186,8 @@ def test_hunting_moves_to_the_next_number_and_fails_when_all_are_busy(
     outcomes.attempt_ended(_ended(second, Disposition.BUSY))
     request.refresh_from_db()
     assert [sent.channel for _n, sent in gateway.sent] == [
-        "Local/8613800002000@huibo-outbound",
-        "Local/8613800012000@huibo-outbound",
+        "Local/8613800002000@huibo-outbound/n",
+        "Local/8613800012000@huibo-outbound/n",
     ]
     assert (request.status, request.reason_code) == ("failed", "enterprise_busy")
 
@@ -198,8 +198,8 @@ def test_round_robin_spreads_calls_over_the_numbers(node: AsteriskNode, gateway:
         attempt = _place(_accept(enterprise, visitor), gateway)
         outcomes.attempt_ended(_ended(attempt, Disposition.BUSY))
     assert {sent.channel for _n, sent in gateway.sent} == {
-        "Local/8613800001100@huibo-outbound",
-        "Local/8613800001101@huibo-outbound",
+        "Local/8613800001100@huibo-outbound/n",
+        "Local/8613800001101@huibo-outbound/n",
     }
 
 
@@ -214,7 +214,7 @@ def test_simultaneous_ring_rings_every_free_number_in_one_call(node: AsteriskNod
     )
     _place(_accept(enterprise), gateway)
     [(_node, sent)] = gateway.sent
-    assert (sent.channel, sent.context, sent.exten) == ("Local/s@huibo-ringall", "huibo-callback", "8613900001005")
+    assert (sent.channel, sent.context, sent.exten) == ("Local/s@huibo-ringall/n", "huibo-callback", "8613900001005")
     assert sent.variables["HUIBO_RING_GROUP"] == "8613800001100-8613800001101-8613800001102"
     assert (sent.variables["HUIBO_RING_TIMEOUT"], sent.timeout_ms) == ("40", 40_000)  # the longest member's
 
@@ -236,7 +236,7 @@ def test_a_ringing_group_holds_its_numbers_and_a_number_on_a_call_is_left_out(
     CallbackRequest.objects.filter(pk=waiting.pk).update(due_at=datetime.now(UTC))
     _place(waiting, gateway)
     # Only the member that took the first call is busy now; a group of one is a plain call.
-    assert gateway.sent[-1][1].channel == "Local/8613800001100@huibo-outbound"
+    assert gateway.sent[-1][1].channel == "Local/8613800001100@huibo-outbound/n"
 
 
 @pytest.mark.parametrize("answer_first", [True, False])

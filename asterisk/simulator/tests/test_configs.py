@@ -88,8 +88,15 @@ def test_every_number_the_dialplan_dials_is_filtered_to_digits() -> None:
     members = [piece for value in built for piece in value.split("&") if piece != "${RING_TARGETS}"]
     assert len(built) == len(members) == 2
     for target in members:
-        assert target.startswith("Local/${FILTER(0-9,${CUT(RING_GROUP,") and target.endswith(")}@huibo-outbound")
+        assert target.startswith("Local/${FILTER(0-9,${CUT(RING_GROUP,") and target.endswith(")}@huibo-outbound/n")
     assert contexts["huibo-ringall"].lookup("8613800001005") is None  # entered at s only
+
+
+def test_no_local_channel_the_dialplan_dials_can_be_optimised_away() -> None:
+    code = "\n".join(line.split(";", 1)[0] for line in (ASTERISK / "extensions.conf").read_text().splitlines())
+    local_targets = re.findall(r"Local/\S*?@huibo-[a-z]+(?:/\w+)?", code)
+    assert len(local_targets) == 3
+    assert all(target.endswith("/n") for target in local_targets), local_targets
 
 
 def _first_argument(data: str) -> str:

@@ -115,7 +115,7 @@ def test_visitor_first_is_the_same_originate_with_the_numbers_swapped() -> None:
             assert answered["Exten"] == ENTERPRISE
             dial = _events(client, "DialBegin", Channel=answered["Channel"])[0]
             assert dial["DestChannel"].startswith(f"Local/{ENTERPRISE}@huibo-outbound-")
-            assert dial["DialString"] == f"{ENTERPRISE}@huibo-outbound"
+            assert dial["DialString"] == f"{ENTERPRISE}@huibo-outbound/n"
         finally:
             await sim.stop()
 
@@ -266,7 +266,7 @@ def test_only_digits_of_the_visitor_number_are_dialled() -> None:
         client, sim = await _call(ENTERPRISE, "8613900001005&PJSIP/evil")
         try:
             dial = _events(client, "Newexten", Application="Dial")[0]
-            assert dial["AppData"] == "Local/8613900001005@huibo-outbound,20"
+            assert dial["AppData"] == "Local/8613900001005@huibo-outbound/n,20"
         finally:
             await sim.stop()
 
@@ -354,7 +354,7 @@ def test_a_ring_group_bridges_the_member_who_answers_and_cancels_the_others() ->
             group_1, group_2 = _channel(client, "att-42-a"), _channel(client, "att-42-b")
             assert group_1.startswith("Local/s@huibo-ringall-") and _pair(group_1) == _pair(group_2)
             begins = _events(client, "DialBegin", Channel=group_2)
-            assert [m["DialString"] for m in begins] == [f"{number}@huibo-outbound" for number in group]
+            assert [m["DialString"] for m in begins] == [f"{number}@huibo-outbound/n" for number in group]
             member = {number: m["DestChannel"] for number, m in zip(group, begins, strict=True)}
             assert all(member[n].startswith(f"Local/{n}@huibo-outbound-") and member[n].endswith(";1") for n in group)
             # the first to answer is named and bridged; the others are cancelled and hang up
@@ -487,7 +487,7 @@ def test_only_digits_of_the_ring_group_reach_the_dial(ring_group: str, dialled: 
         client, sim = await _ring_group([ring_group], VISITOR_TALKS_5S, until=lambda m: m.get("Application") == "Dial")
         try:
             [dial] = _events(client, "Newexten", Application="Dial", Context="huibo-ringall")
-            assert dial["AppData"] == "&".join(f"Local/{number}@huibo-outbound" for number in dialled) + ",30"
+            assert dial["AppData"] == "&".join(f"Local/{number}@huibo-outbound/n" for number in dialled) + ",30"
         finally:
             await sim.stop()
 
