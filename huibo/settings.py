@@ -113,6 +113,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# How long each process keeps an enterprise's working hours and holidays (its own changes apply at once).
+TENANTS_SCHEDULE_CACHE_SECONDS = env.float("TENANTS_SCHEDULE_CACHE_SECONDS", default=5.0)
+
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "portal:login"
@@ -276,6 +279,14 @@ CELERY_BEAT_SCHEDULE |= {
 # --- Integrations (integrations/): REST API, webhooks, metrics, health, logs ---------------------------------------
 # First: request id, metrics, and /healthz /readyz /metrics answered before ALLOWED_HOSTS is checked.
 MIDDLEWARE = ["integrations.middleware.RequestContextMiddleware", *MIDDLEWARE]
+# The widget's public JSON API keeps only what it uses: request id and metrics, security headers, the
+# ALLOWED_HOSTS check (huibo/wsgi.py routes it).
+PUBLIC_API_PATH_PREFIX = "/api/widget/"
+PUBLIC_API_MIDDLEWARE = [
+    "integrations.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=120)
 API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)

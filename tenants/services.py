@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from huibo.errors import ApplicationError
+from tenants import selectors
 from tenants.models import BoundNumber, Enterprise, Holiday, WorkingHours
 from tenants.phone import normalize_e164
 
@@ -207,16 +208,20 @@ def working_hours_replace(*, enterprise: Enterprise, intervals: list[OpeningInte
     with transaction.atomic():
         Enterprise.objects.select_for_update().get(pk=enterprise.pk)
         WorkingHours.objects.filter(enterprise=enterprise).delete()
-        return WorkingHours.objects.bulk_create(
+        hours = WorkingHours.objects.bulk_create(
             WorkingHours(enterprise=enterprise, weekday=i.weekday, opens_at=i.opens_at, closes_at=i.closes_at)
             for i in sorted(intervals, key=lambda i: (i.weekday, i.opens_at))
         )
+    selectors.opening_schedule_forget(enterprise=enterprise)
+    return hours
 
 
 def holiday_add(*, enterprise: Enterprise, date: Any, name: str = "") -> Holiday:
     holiday, _created = Holiday.objects.get_or_create(enterprise=enterprise, date=date, defaults={"name": name})
+    selectors.opening_schedule_forget(enterprise=enterprise)
     return holiday
 
 
 def holiday_remove(*, enterprise: Enterprise, holiday_id: int) -> None:
     Holiday.objects.filter(enterprise=enterprise, pk=holiday_id).delete()
+    selectors.opening_schedule_forget(enterprise=enterprise)

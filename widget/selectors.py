@@ -7,6 +7,7 @@ public key, and a request only through the pair (public key, request's public id
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -14,12 +15,14 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from billing import selectors as billing_selectors
 from callback import selectors as callback_selectors
 from callback.models import CallbackRequest
 from callback.reasons import reason_text
 from callback.statemachine import Status
 from tenants import selectors as tenant_selectors
 from tenants.models import Enterprise
+from tenants.selectors import Opening
 from widget.models import AbuseEvent, BlacklistEntry, Lead, WidgetPolicy, WidgetSettings
 from widget.numbers import NumberPolicy, effective_countries
 
@@ -31,6 +34,8 @@ class Widget:
     enterprise: Enterprise
     settings: WidgetSettings
     policy: WidgetPolicy | None
+    # Only a tenant with a daily spend cap needs billing's check at submit (the engine enforces it exactly).
+    spend_capped: bool
 
     @property
     def number_policy(self) -> NumberPolicy:
@@ -56,7 +61,13 @@ def _widget_of(enterprise: Enterprise) -> Widget:
         policy: WidgetPolicy | None = enterprise.widget_policy
     except ObjectDoesNotExist:
         policy = None
-    return Widget(enterprise=enterprise, settings=widget_settings, policy=policy)
+    account = billing_selectors.account_of(enterprise=enterprise)
+    return Widget(
+        enterprise=enterprise,
+        settings=widget_settings,
+        policy=policy,
+        spend_capped=account is not None and account.daily_spend_cap is not None,
+    )
 
 
 # Each web process keeps the widgets it served for WIDGET_CACHE_SECONDS: the submit path is the hot one, and a
@@ -66,7 +77,7 @@ _WIDGETS_MAX = 10_000
 
 
 def widget_by_public_key(*, public_key: str) -> Widget | None:
-    """The widget behind a snippet's key (one query, or none when cached); None for an unknown key."""
+    """The widget behind a snippet's key (two queries, or none when cached); None for an unknown key."""
     if not public_key or len(public_key) > 40:
         return None
     ttl = float(settings.WIDGET_CACHE_SECONDS)
@@ -99,40 +110,9 @@ def widget_of(*, enterprise: Enterprise) -> Widget:
     return _widget_of(fresh)
 
 
-@dataclass(frozen=True)
-class Opening:
-    opens_at: datetime
-    closes_at: datetime
-
-
 def next_openings(*, enterprise: Enterprise, at: datetime, count: int = 3) -> list[Opening]:
     """The next ``count`` opening intervals from ``at`` (the current one first, if open now), in UTC."""
-    zone = ZoneInfo(enterprise.time_zone)
-    hours = list(tenant_selectors.working_hours_of(enterprise=enterprise))
-    if not hours:
-        return []
-    local = at.astimezone(zone)
-    closed = set(
-        tenant_selectors.holidays_of(enterprise=enterprise)
-        .filter(date__gte=local.date(), date__lte=local.date() + timedelta(days=60))
-        .values_list("date", flat=True)
-    )
-    found: list[Opening] = []
-    for offset in range(60):
-        day = local.date() + timedelta(days=offset)
-        if day in closed:
-            continue
-        for interval in hours:
-            if interval.weekday != day.weekday():
-                continue
-            closes = datetime.combine(day, interval.closes_at, tzinfo=zone)
-            if closes <= local:
-                continue
-            opens = max(datetime.combine(day, interval.opens_at, tzinfo=zone), local)
-            found.append(Opening(opens.astimezone(ZoneInfo("UTC")), closes.astimezone(ZoneInfo("UTC"))))
-            if len(found) == count:
-                return found
-    return found
+    return list(islice(tenant_selectors.opening_schedule_of(enterprise=enterprise).openings(at=at), count))
 
 
 # -- what a visitor sees of their request ----------------------------------------------------------------------

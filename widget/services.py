@@ -16,7 +16,6 @@ the E.164 number, and the engine normalises it once more.
 
 import logging
 import re
-import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -44,14 +43,12 @@ from widget.models import BlacklistEntry, Lead, WidgetSettings
 from widget.numbers import visitor_number_check
 from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
 from widget.selectors import Widget, widget_cache_forget
-from widget.store import get_store, key
 
 logger = logging.getLogger(__name__)
 
-# How long a submission may hold its number's lock (it is released as soon as its transaction ends), and how
-# long another submission for the same number waits for it.
-_NUMBER_LOCK_TTL_MS = 10_000
-_NUMBER_LOCK_WAIT_SECONDS = 5.0
+# How long a submission waits for its number's lock; and the advisory-lock key space of those locks.
+_NUMBER_LOCK_WAIT_SECONDS = 5
+_NUMBER_LOCK_SPACE = 0x57_1D_6E  # "widget"
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
 _FIELD_LIMITS = {
     "phone": 64,
@@ -91,7 +88,9 @@ def _fields(data: Mapping[str, Any]) -> dict[str, str]:
 
 def _plain(value: str, limit: int) -> str:
     """Free text as stored for people to read: no control characters (CR, LF, NUL, …), trimmed, cut to size."""
-    return "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()[:limit]
+    if not value.isprintable():  # printable text has none (the usual case: no walk through every character)
+        value = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C")
+    return value.strip()[:limit]
 
 
 def _web_address(value: str) -> str:
@@ -123,17 +122,24 @@ _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 @contextmanager
 def number_lock(number: str) -> Iterator[None]:
-    """Serialise submissions for one number (across tenants) from the duplicate check to the commit."""
-    store, lock_key, token = get_store(), key("lock", number), f"{time.monotonic_ns()}"
-    deadline = time.monotonic() + _NUMBER_LOCK_WAIT_SECONDS
-    while not store.lock(lock_key, token=token, ttl_ms=_NUMBER_LOCK_TTL_MS):
-        if time.monotonic() > deadline:
-            raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail="lock wait")
-        time.sleep(0.005)
-    try:
+    """A transaction that holds the number's lock (across tenants) from the duplicate check to the commit.
+
+    On PostgreSQL a transaction-scoped advisory lock: taken in the transaction's first statement, released by
+    its commit, nothing to release by hand. The embedded demo's SQLite serialises every writing transaction
+    already (BEGIN IMMEDIATE). A submission that waits longer than ``_NUMBER_LOCK_WAIT_SECONDS`` is refused.
+    """
+    with transaction.atomic():
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql":
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SET LOCAL lock_timeout = %s; SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                        [f"{_NUMBER_LOCK_WAIT_SECONDS}s", _NUMBER_LOCK_SPACE, number],
+                    )
+            except OperationalError as error:  # lock_timeout: the transaction is aborted, and so is the submission
+                raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail="lock wait") from error
         yield
-    finally:
-        store.unlock(lock_key, token=token)
 
 
 def submission_create(
@@ -176,32 +182,41 @@ def callback_admit(
     source: str,
     now: datetime,
     with_request: Callable[[CallbackRequest], object] | None = None,
+    not_before: datetime | None = None,
 ) -> Submission:
     """Admit one callback for a checked number: the widget's submit and the API's create both come here.
 
-    Under the per-number lock: the same number already in flight for this enterprise returns that request;
-    too many in flight across tenants is refused; then the Redis limits are counted and the request created
-    (with ``with_request`` in the same transaction). Counters are given back if the creation fails.
+    In one transaction holding the number's lock: the same number already in flight for this enterprise returns
+    that request; too many in flight across tenants is refused; then the Redis limits are counted and the request
+    created (with ``with_request`` in the same transaction), for ``not_before`` when given. Counters are given
+    back if the creation fails.
     """
-    with number_lock(number):
-        in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
-        if in_flight:
-            existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
-            if existing is not None:
-                return Submission(request=existing, duplicate=True)
-            if in_flight >= limits.number_max_in_flight:
-                raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
-        admitted = abuse.admit(
-            limits=limits, enterprise=enterprise, number=number, client_ip=client_ip, now_ms=int(now.timestamp() * 1000)
-        )
-        try:
-            with transaction.atomic():
-                request = callback_request_create(enterprise=enterprise, visitor_number=number, source=source)
-                if with_request is not None:
-                    with_request(request)
-        except BaseException:
+    admitted: abuse.Admitted | None = None
+    try:
+        with number_lock(number):
+            in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
+            if in_flight:
+                existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
+                if existing is not None:
+                    return Submission(request=existing, duplicate=True)
+                if in_flight >= limits.number_max_in_flight:
+                    raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail=f"{in_flight} in flight")
+            admitted = abuse.admit(
+                limits=limits,
+                enterprise=enterprise,
+                number=number,
+                client_ip=client_ip,
+                now_ms=int(now.timestamp() * 1000),
+            )
+            request = callback_request_create(
+                enterprise=enterprise, visitor_number=number, source=source, not_before=not_before, now=now
+            )
+            if with_request is not None:
+                with_request(request)
+    except BaseException:
+        if admitted is not None:  # counted, but nothing was committed: give the counts back
             admitted.refund()
-            raise
+        raise
     return Submission(request=request, duplicate=False)
 
 
@@ -213,7 +228,7 @@ def _admit_number(
     if enterprise.status != Enterprise.Status.ACTIVE:
         # The operator suspended it, or billing did on short-call pumping (S7) until an operator reviews it.
         raise WidgetRefusal(Refusal.CALLBACKS_SUSPENDED, detail="enterprise suspended")
-    if billing_services.spend_cap_reached(enterprise=enterprise):
+    if widget.spend_capped and billing_services.spend_cap_reached(enterprise=enterprise):
         raise WidgetRefusal(Refusal.SPEND_CAP_REACHED)
     try:
         submission = callback_admit(

@@ -1,4 +1,4 @@
-"""The widget's shared, atomic state: sliding-window counters, one-time captchas, per-number locks.
+"""The widget's shared, atomic state: sliding-window counters, one-time captchas, strikes.
 
 Every check-and-count is one Lua script run by Redis, so concurrent submissions (many web workers, many
 machines) can never both pass a limit that has room for one (RELIABILITY.md S5); DRF-style "read, compare,
@@ -61,10 +61,6 @@ class AbuseStore(Protocol):
 
     def add_once(self, key: str, *, ttl_seconds: int) -> bool: ...
 
-    def lock(self, key: str, *, token: str, ttl_ms: int) -> bool: ...
-
-    def unlock(self, key: str, *, token: str) -> None: ...
-
 
 # KEYS: one sorted set per counter. ARGV: now_ms, then per counter: limit, window_ms, distinct (0/1), member.
 # Returns {0, 0} when admitted, else {index of the first full counter (1-based), its count}.
@@ -103,20 +99,12 @@ end
 return count
 """
 
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
 
 class RedisStore:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
         self._admit = self.client.register_script(_ADMIT)
         self._strike = self.client.register_script(_STRIKE)
-        self._unlock = self.client.register_script(_UNLOCK)
 
     def admit(self, counters: list[Counter], *, now_ms: int) -> Admission:
         args: list[str | int] = [now_ms]
@@ -148,12 +136,6 @@ class RedisStore:
 
     def add_once(self, key: str, *, ttl_seconds: int) -> bool:
         return bool(self.client.set(key, "1", ex=ttl_seconds, nx=True))
-
-    def lock(self, key: str, *, token: str, ttl_ms: int) -> bool:
-        return bool(self.client.set(key, token, px=ttl_ms, nx=True))
-
-    def unlock(self, key: str, *, token: str) -> None:
-        self._unlock(keys=[key], args=[token])
 
 
 class LocalStore:
@@ -225,18 +207,6 @@ class LocalStore:
                 return False
             self._values[key] = ("1", time.monotonic() + ttl_seconds)
             return True
-
-    def lock(self, key: str, *, token: str, ttl_ms: int) -> bool:
-        with self._mutex:
-            if self._live(key) is not None:
-                return False
-            self._values[key] = (token, time.monotonic() + ttl_ms / 1000)
-            return True
-
-    def unlock(self, key: str, *, token: str) -> None:
-        with self._mutex:
-            if self._live(key) == token:
-                del self._values[key]
 
 
 @lru_cache(maxsize=4)

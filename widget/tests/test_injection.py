@@ -137,7 +137,7 @@ def test_no_injection_in_any_field_reaches_ami(enterprise: Enterprise) -> None:
     numbers = {request.visitor_number.lstrip("+") for request in requests}
     for action in originates:
         assert set(action) <= ORIGINATE_HEADERS, action
-        assert re.fullmatch(r"Local/\d+@huibo-outbound", str(action["Channel"]))
+        assert re.fullmatch(r"Local/\d+@huibo-outbound(/n)?", str(action["Channel"]))
         assert str(action["Exten"]) in numbers
         assert re.fullmatch(r'(?:"[\w ]*" )?<\d+>', str(action["CallerID"])), action["CallerID"]
         variables = action["Variable"] if isinstance(action["Variable"], list) else [action["Variable"]]
