@@ -217,6 +217,8 @@ WIDGET_SSE_ENABLED = env.bool("WIDGET_SSE_ENABLED", default=False)
 WIDGET_SSE_MAX_SECONDS = env.int("WIDGET_SSE_MAX_SECONDS", default=25)
 # How long each web process keeps a widget's settings and the blacklist before reading them again.
 WIDGET_CACHE_SECONDS = env.float("WIDGET_CACHE_SECONDS", default=5.0)
+# Outside working hours a visitor picks when to be called: at most this many days ahead.
+WIDGET_CALL_AT_MAX_DAYS = env.int("WIDGET_CALL_AT_MAX_DAYS", default=7)
 ABUSE_NUMBER_MAX_IN_FLIGHT = env.int("ABUSE_NUMBER_MAX_IN_FLIGHT", default=1)
 ABUSE_NUMBER_PER_10_MINUTES = env.int("ABUSE_NUMBER_PER_10_MINUTES", default=3)
 ABUSE_NUMBER_PER_DAY = env.int("ABUSE_NUMBER_PER_DAY", default=10)

@@ -9,7 +9,7 @@ CSRF protection is replaced by the Origin check plus the one-time captcha.
     GET  /api/widget/v1/<key>/config                    looks, texts, countries, opening times
     POST /api/widget/v1/<key>/captcha                   a new one-time captcha
     GET  /api/widget/v1/captcha/<captcha>.png           its picture (@2x.png: twice the size; .wav: audio)
-    POST /api/widget/v1/<key>/requests                  submit: phone, country, captcha_key, captcha_answer, …
+    POST /api/widget/v1/<key>/requests                  submit: phone, country, captcha_key, captcha_answer, call_at, …
     GET  /api/widget/v1/<key>/requests/<request_id>     the request's status for the visitor
     GET  /api/widget/v1/<key>/requests/<request_id>/events   the same as server-sent events until final
 """
@@ -122,6 +122,9 @@ def config(request: HttpRequest, widget: selectors.Widget) -> HttpResponse:
     now = timezone.now()
     ws = widget.settings
     openings = selectors.next_openings(enterprise=widget.enterprise, at=now)
+    open_now = bool(openings) and openings[0].opens_at <= now
+    # Closed now: the times the visitor may pick (submitted back as call_at).
+    slots = [] if open_now else selectors.call_slots(enterprise=widget.enterprise, at=now)
     policy = widget.number_policy
     body = {
         "version": API_VERSION,
@@ -131,8 +134,10 @@ def config(request: HttpRequest, widget: selectors.Widget) -> HttpResponse:
         "texts": {"title": ws.title, "intro": ws.intro, "button_label": ws.button_label},
         "default_country": policy.default_country,
         "countries": [{"code": code, "calling_code": calling_code(code)} for code in policy.countries],
-        "open_now": bool(openings) and openings[0].opens_at <= now,
+        "open_now": open_now,
+        "time_zone": widget.enterprise.time_zone,
         "next_openings": [{"opens_at": o.opens_at.isoformat(), "closes_at": o.closes_at.isoformat()} for o in openings],
+        "call_slots": [slot.isoformat() for slot in slots],
         "captcha": {"audio": captcha.audio_available()},
         "status": {"poll_ms": settings.WIDGET_STATUS_POLL_MS, "sse": settings.WIDGET_SSE_ENABLED},
     }

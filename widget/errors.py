@@ -21,6 +21,7 @@ class Refusal(StrEnum):
     SPAM_SUSPECTED = "spam_suspected"  # the honeypot field was filled in
     CAPTCHA_INVALID = "captcha_invalid"  # wrong answer, unknown, used already or expired: one code, no oracle
     CAPTCHA_LIMIT = "captcha_limit"
+    CALL_TIME_UNAVAILABLE = "call_time_unavailable"  # the chosen time is past, closed or too far ahead
     INVALID_PHONE_NUMBER = "invalid_phone_number"
     COUNTRY_NOT_ALLOWED = "country_not_allowed"
     INTERNATIONAL_NOT_ALLOWED = "international_not_allowed"
@@ -52,6 +53,7 @@ REFUSAL_TEXT: dict[Refusal, Promise] = {
     Refusal.SPAM_SUSPECTED: _("Your request could not be sent. Please try again."),
     Refusal.CAPTCHA_INVALID: _("The characters did not match the picture. Please try the new picture."),
     Refusal.CAPTCHA_LIMIT: _SLOW_DOWN,
+    Refusal.CALL_TIME_UNAVAILABLE: _("We cannot call you at that time. Please choose one of the times offered."),
     Refusal.INVALID_PHONE_NUMBER: _("Please check the phone number."),
     Refusal.COUNTRY_NOT_ALLOWED: _("We cannot call numbers in this country."),
     Refusal.INTERNATIONAL_NOT_ALLOWED: _("We cannot call numbers in this country."),
@@ -79,6 +81,7 @@ HTTP_STATUS: dict[Refusal, int] = {
     Refusal.SPAM_SUSPECTED: 400,
     Refusal.CAPTCHA_INVALID: 400,
     Refusal.CAPTCHA_LIMIT: 429,
+    Refusal.CALL_TIME_UNAVAILABLE: 400,
     Refusal.INVALID_PHONE_NUMBER: 400,
     Refusal.COUNTRY_NOT_ALLOWED: 400,
     Refusal.INTERNATIONAL_NOT_ALLOWED: 400,

@@ -115,6 +115,33 @@ def next_openings(*, enterprise: Enterprise, at: datetime, count: int = 3) -> li
     return list(islice(tenant_selectors.opening_schedule_of(enterprise=enterprise).openings(at=at), count))
 
 
+# The times the widget offers a visitor outside working hours: each opening's start, then every hour of it.
+CALL_SLOT_COUNT = 6
+_CALL_SLOT_STEP = timedelta(hours=1)
+
+
+def call_slots(*, enterprise: Enterprise, at: datetime) -> list[datetime]:
+    """The next ``CALL_SLOT_COUNT`` times to offer within the horizon (``WIDGET_CALL_AT_MAX_DAYS``), in UTC."""
+    horizon = at + timedelta(days=settings.WIDGET_CALL_AT_MAX_DAYS)
+    slots: list[datetime] = []
+    for opening in tenant_selectors.opening_schedule_of(enterprise=enterprise).openings(at=at):
+        slot = opening.opens_at
+        while slot < opening.closes_at and slot <= horizon:
+            slots.append(slot)
+            if len(slots) == CALL_SLOT_COUNT:
+                return slots
+            slot += _CALL_SLOT_STEP
+        if opening.opens_at > horizon:
+            break
+    return slots
+
+
+def call_time_open(*, enterprise: Enterprise, call_at: datetime, now: datetime) -> bool:
+    """Whether the enterprise is open at ``call_at`` in an opening that has not ended by ``now``."""
+    opening = next(tenant_selectors.opening_schedule_of(enterprise=enterprise).openings(at=call_at), None)
+    return opening is not None and opening.opens_at == call_at and opening.closes_at > now
+
+
 # -- what a visitor sees of their request ----------------------------------------------------------------------
 
 # Reasons a visitor may read as they are; anything else (nodes, Asterisk, billing, configuration) is internal

@@ -2,16 +2,17 @@
 
 Lifecycle of a submission (``submission_create``, called by the public API's submit view)::
 
-    origin allowed? ─> fields well-formed? ─> honeypot empty? ─> captcha solved (consumed either way)
+    origin allowed? ─> fields well-formed? ─> honeypot empty? ─> chosen time (if any) in an opening, not too far
+      ─> captcha solved (consumed either way)
       ─> number valid and allowed (E.164 from here on) ─> blacklists ─> enterprise suspended? (billing
       suspends it on short-call pumping, S7) ─> daily spend cap (billing, S4) ─> per-number lock {
         same request in flight for this tenant? return it (duplicate) ─> number in flight elsewhere?
         ─> every rate limit counted atomically ─> CallbackRequest + Lead committed together
-      } ─> the engine places the call once the transaction has committed.
+      } ─> the engine places the call once the transaction has committed (or at the opening / the chosen time).
 
 Every refusal raises WidgetRefusal, after an abuse-log entry and, for the refusals that blame a number or a
 client, a strike that may blacklist it (widget.abuse). Nothing the visitor typed reaches the engine except
-the E.164 number, and the engine normalises it once more.
+the E.164 number, which the engine normalises once more, and a chosen time, parsed and checked here.
 """
 
 import logging
@@ -20,11 +21,12 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -42,7 +44,7 @@ from widget.errors import Refusal, WidgetRefusal
 from widget.models import BlacklistEntry, Lead, WidgetSettings
 from widget.numbers import visitor_number_check
 from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
-from widget.selectors import Widget, widget_cache_forget
+from widget.selectors import Widget, call_time_open, widget_cache_forget
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ _FIELD_LIMITS = {
     "page_url": 2000,
     "referrer": 2000,
     "language": 35,
+    "call_at": 64,
 }
 
 
@@ -142,6 +145,29 @@ def number_lock(number: str) -> Iterator[None]:
         yield
 
 
+def call_time_check(*, widget: Widget, value: str, now: datetime) -> datetime | None:
+    """The time a visitor chose to be called (ISO 8601 with its offset), or None for "as soon as open".
+
+    Refused unless it lies in one of the enterprise's openings that has not ended yet (a time earlier today in
+    the opening under way means now) and at most ``WIDGET_CALL_AT_MAX_DAYS`` ahead.
+    """
+    if not value:
+        return None
+    try:
+        call_at = datetime.fromisoformat(value)
+    except ValueError:
+        call_at = None
+    if call_at is None or call_at.tzinfo is None:
+        raise WidgetRefusal(Refusal.INVALID_REQUEST, detail="field call_at")
+    if call_at > now + timedelta(days=settings.WIDGET_CALL_AT_MAX_DAYS):
+        reason = "too_far"
+    elif not call_time_open(enterprise=widget.enterprise, call_at=call_at, now=now):
+        reason = "past" if call_at < now else "closed"
+    else:
+        return call_at
+    raise WidgetRefusal(Refusal.CALL_TIME_UNAVAILABLE, detail=f"{reason} {value}", extra={"reason": reason})
+
+
 def submission_create(
     *, widget: Widget, data: Mapping[str, Any], visitor: abuse.Visitor, now: datetime | None = None
 ) -> Submission:
@@ -155,10 +181,12 @@ def submission_create(
         fields = _fields(data)
         if fields["website"]:
             raise WidgetRefusal(Refusal.SPAM_SUSPECTED, detail="honeypot filled")
+        # Before the captcha, so that a visitor who picked a time just gone picks another with the same one.
+        call_at = call_time_check(widget=widget, value=fields["call_at"], now=now)
         if not captcha_consume(captcha_key=fields["captcha_key"], answer=fields["captcha_answer"]):
             raise WidgetRefusal(Refusal.CAPTCHA_INVALID)
         number = visitor_number_check(typed=fields["phone"], country=fields["country"], policy=widget.number_policy)
-        return _admit_number(widget=widget, number=number, fields=fields, visitor=visitor, now=now)
+        return _admit_number(widget=widget, number=number, fields=fields, visitor=visitor, now=now, call_at=call_at)
     except WidgetRefusal as refusal:
         abuse.abuse_log(
             code=refusal.code,
@@ -221,7 +249,13 @@ def callback_admit(
 
 
 def _admit_number(
-    *, widget: Widget, number: str, fields: dict[str, str], visitor: abuse.Visitor, now: datetime
+    *,
+    widget: Widget,
+    number: str,
+    fields: dict[str, str],
+    visitor: abuse.Visitor,
+    now: datetime,
+    call_at: datetime | None,
 ) -> Submission:
     enterprise = widget.enterprise
     abuse.blacklist_check(enterprise=enterprise, number=number, client_ip=visitor.client_ip, now=now)
@@ -238,6 +272,7 @@ def _admit_number(
             client_ip=visitor.client_ip,
             source=CallbackRequest.Source.WIDGET,
             now=now,
+            not_before=call_at,
             with_request=lambda request: Lead.objects.create(
                 enterprise=enterprise, callback_request=request, **_lead_fields(fields, visitor)
             ),

@@ -17,9 +17,10 @@
       captchaAlt: "Picture of characters to type", refresh: "New picture", audio: "Listen instead",
       call: "Call", close: "Close", sending: "Sending…", again: "New request", website: "Website",
       closed: "We are closed now. Next opening times:", callAt: "Call me at {t}",
+      pickTime: "We are closed now. When should we call you?",
       calling_team: "Calling our team…", calling_you: "Calling you now, please answer", connected: "Connected",
       team_busy: "Our team is busy, we will call you back at {t}",
-      scheduled: "We are closed now, we will call you back at {t}",
+      scheduled: "We will call you back at {t}",
       retry_later: "We could not reach you, we will try again at {t}",
       completed: "Call ended. Thank you!", not_reached: "We could not reach you",
       failed: "Sorry, we could not connect the call", cancelled: "Request cancelled",
@@ -33,7 +34,8 @@
       e_numlimit: "Too many callback requests for this number. Please try again later.",
       e_slow: "Too many requests from your connection. Please wait a few minutes and try again.",
       e_busy: "We cannot take more callback requests right now. Please try again later or call us directly.",
-      e_origin: "This callback form is not enabled on this website."
+      e_origin: "This callback form is not enabled on this website.",
+      e_slot: "We cannot call you at that time. Please choose one of the times offered."
     },
     "zh-hans": {
       title: "免费回拨", intro: "留下您的电话号码，我们马上免费给您回电。",
@@ -41,9 +43,10 @@
       captchaAlt: "需要输入的字符图片", refresh: "换一张", audio: "听语音",
       call: "回拨", close: "关闭", sending: "正在提交…", again: "重新申请", website: "网站",
       closed: "现在不是工作时间。接下来的工作时间：", callAt: "请在 {t} 给我回电",
+      pickTime: "现在不是工作时间。您希望我们什么时候给您回电？",
       calling_team: "正在呼叫我们的客服…", calling_you: "正在给您回电，请接听", connected: "已接通",
       team_busy: "客服正忙，我们将在 {t} 给您回电",
-      scheduled: "现在不是工作时间，我们将在 {t} 给您回电",
+      scheduled: "我们将在 {t} 给您回电",
       retry_later: "未能接通您，我们将在 {t} 再试",
       completed: "通话已结束，谢谢！", not_reached: "未能接通您",
       failed: "抱歉，未能接通电话", cancelled: "申请已取消", expired: "抱歉，暂时没有空闲线路",
@@ -54,14 +57,15 @@
       e_blocked: "我们无法拨打这个号码。", e_inflight: "这个号码的回拨正在进行中，请稍候。",
       e_numlimit: "这个号码的回拨申请太多，请稍后再试。", e_slow: "您的网络提交的申请太多，请几分钟后再试。",
       e_busy: "我们暂时无法接受更多回拨申请，请稍后再试或直接致电我们。",
-      e_origin: "这个网站没有启用回拨表单。"
+      e_origin: "这个网站没有启用回拨表单。",
+      e_slot: "我们无法在这个时间给您回电，请选择提供的时间之一。"
     }
   };
   var ERRORS = {
     captcha_invalid: "captcha", invalid_phone_number: "number", country_not_allowed: "country",
     international_not_allowed: "country", number_type_not_allowed: "type", number_blocked: "blocked",
     client_blocked: "slow", number_in_flight: "inflight", number_limit_10_minutes: "numlimit",
-    number_limit_day: "numlimit", captcha_limit: "slow", origin_not_allowed: "origin"
+    number_limit_day: "numlimit", captcha_limit: "slow", origin_not_allowed: "origin", call_time_unavailable: "slot"
   };
   var CSS = ":host{all:initial}*{box-sizing:border-box;font:15px/1.4 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',sans-serif}" +
     ".w{position:fixed;bottom:16px;z-index:2147483000;color:#222;display:flex;flex-direction:column;align-items:flex-end}.right{right:16px}.left{left:16px;align-items:flex-start}" +
@@ -79,6 +83,8 @@
     ".go{width:100%;margin-top:12px}.err{color:#a4000f;font-size:14px;margin-top:8px}.err:empty{display:none}" +
     ".status{font-size:18px;font-weight:600;margin:8px 0}.reason{color:#444}.note{font-size:13px;color:#555}" +
     ".hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}ul{margin:0 0 10px;padding-left:18px;font-size:14px}" +
+    "fieldset{border:0;margin:0 0 4px;padding:0}legend{font-size:13px;color:#444;margin:0 0 4px;padding:0}" +
+    ".slot{display:flex;align-items:center;gap:8px;margin:4px 0;font-size:15px;color:#222}.slot input{width:auto;margin:0}" +
     "[hidden]{display:none!important}" +
     "@media (max-width:480px){.w{left:0;right:0;bottom:0;padding:0 8px 8px}.panel{width:100%;max-width:none;max-height:85vh;overflow:auto}}";
 
@@ -115,10 +121,20 @@
       return r.json().then(function (j) { j.http = r.status; return j; }, function () { return {http: r.status, code: "error"}; });
     });
   }
+  function zoned(o) { // times as the enterprise's clock shows them
+    if (cfg.time_zone) o.timeZone = cfg.time_zone;
+    return o;
+  }
   function when(iso) {
-    var d = new Date(iso), now = new Date(), o = {hour: "2-digit", minute: "2-digit"};
-    if (d.toDateString() !== now.toDateString()) { o.weekday = "short"; o.month = "short"; o.day = "numeric"; }
-    try { return d.toLocaleString(lang === "zh-hans" ? "zh-CN" : "en", o); } catch (e) { return d.toLocaleString(); }
+    var d = new Date(iso), loc = lang === "zh-hans" ? "zh-CN" : "en", o = zoned({hour: "2-digit", minute: "2-digit"});
+    try {
+      if (d.toLocaleDateString(loc, zoned({})) !== new Date().toLocaleDateString(loc, zoned({}))) { o.weekday = "short"; o.month = "short"; o.day = "numeric"; }
+      return d.toLocaleString(loc, o);
+    } catch (e) { return d.toLocaleString(); }
+  }
+  function chosenTime() {
+    var c = (ui.slots || []).filter(function (r) { return r.checked; })[0];
+    return c ? c.value : "";
   }
   function countryName(code) {
     try { return new Intl.DisplayNames([lang === "zh-hans" ? "zh-Hans" : "en"], {type: "region"}).of(code); } catch (e) { return code; }
@@ -147,16 +163,27 @@
     ui.answer = el("input", {id: "huibo-captcha", name: "captcha", autocomplete: "off", autocapitalize: "off", spellcheck: "false", maxlength: "20", required: "", "aria-describedby": "huibo-error"});
     ui.hp = el("input", {name: "website", tabindex: "-1", autocomplete: "off", id: "huibo-website"});
     ui.audio = el("a", {class: "link", id: "huibo-audio", target: "_blank", rel: "noopener", text: t("audio"), hidden: ""});
-    var closedNote = null;
-    if (!cfg.open_now && (cfg.next_openings || []).length) {
+    var closedNote = null, slots = cfg.open_now ? [] : cfg.call_slots || [], picker = null;
+    ui.slots = null;
+    if (slots.length) { // closed: the visitor picks one of the next open times (radios: arrow keys move the choice)
+      ui.slots = slots.map(function (iso, i) {
+        var r = el("input", {type: "radio", name: "call_at", value: iso, id: "huibo-slot-" + i,
+          onchange: function () { if (!tx.button_label) ui.go.textContent = t("callAt", when(iso)); }});
+        r.checked = !i;
+        return r;
+      });
+      picker = el("fieldset", {id: "huibo-slots"}, [el("legend", {text: t("pickTime")})].concat(ui.slots.map(function (r, i) {
+        return el("label", {class: "slot", for: r.id}, [r, el("span", {text: when(slots[i])})]);
+      })));
+    } else if (!cfg.open_now && (cfg.next_openings || []).length) {
       closedNote = el("div", {}, [el("p", {text: t("closed")}), el("ul", {}, cfg.next_openings.map(function (o) {
-        return el("li", {text: when(o.opens_at) + " – " + new Date(o.closes_at).toLocaleTimeString(lang === "zh-hans" ? "zh-CN" : "en", {hour: "2-digit", minute: "2-digit"})});
+        return el("li", {text: when(o.opens_at) + " – " + new Date(o.closes_at).toLocaleTimeString(lang === "zh-hans" ? "zh-CN" : "en", zoned({hour: "2-digit", minute: "2-digit"}))});
       }))]);
     }
-    var label = tx.button_label || (closedNote ? t("callAt", when(cfg.next_openings[0].opens_at)) : t("call"));
-    ui.go = el("button", {class: "go", type: "submit", id: "huibo-call", text: label});
+    var first = slots[0] || (closedNote && cfg.next_openings[0].opens_at);
+    ui.go = el("button", {class: "go", type: "submit", id: "huibo-call", text: tx.button_label || (first ? t("callAt", when(first)) : t("call"))});
     ui.form = el("form", {novalidate: "", onsubmit: submit}, [
-      el("div", {class: "hp", "aria-hidden": "true"}, [el("label", {text: t("website")}, [ui.hp])]),
+      el("div", {class: "hp", "aria-hidden": "true"}, [el("label", {text: t("website")}, [ui.hp])]), picker,
       el("label", {for: "huibo-phone", text: t("phone")}),
       el("div", {class: "row"}, [ui.country, ui.phone]),
       el("label", {for: "huibo-captcha", text: t("captcha")}),
@@ -217,13 +244,16 @@
     var label = ui.go.textContent;
     ui.go.textContent = t("sending");
     ui.go.disabled = true;
+    var sent = captchaKey;
     api("/requests", {
       phone: ui.phone.value, country: ui.country.value, captcha_key: captchaKey, captcha_answer: ui.answer.value,
-      website: ui.hp.value, page_url: location.href, referrer: document.referrer, language: navigator.language || ""
+      website: ui.hp.value, page_url: location.href, referrer: document.referrer, language: navigator.language || "",
+      call_at: chosenTime()
     }).then(function (r) {
       busy = false; ui.go.textContent = label; ui.go.disabled = false; captchaKey = "";
       if (r.request_id) { show(r); follow(r.request_id); return; }
       ui.err.textContent = errorText(r);
+      if (r.code === "call_time_unavailable" && ui.slots) { captchaKey = sent; ui.slots[0].focus(); return; } // captcha not used up
       newCaptcha(false);
       (r.code === "captcha_invalid" ? ui.answer : ui.phone).focus();
     }, function () {
