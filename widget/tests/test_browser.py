@@ -15,15 +15,19 @@ The story: the bound number (…1100) answers and stays up; the visitor (…1012
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from asterisk.simulator import SimulatorThread
 from callback.models import CallbackRequest
 from conftest import make_enterprise
+from tenants import services as tenant_services
 from tests.conftest import SECRET, Engine, engine  # noqa: F401  (the end-to-end engine fixture)
 from widget import services
 
@@ -209,6 +213,56 @@ def test_the_widget_works_by_keyboard_and_fits_a_phone(live_server: Any, host_pa
             assert page.evaluate(focused) == "huibo-open"
         finally:
             browser.close()
+
+
+def test_when_closed_the_visitor_picks_a_time_by_keyboard_and_is_told_when_we_call(
+    live_server: Any, host_page: dict[str, Any], settings: Any
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    # given: an enterprise closed now, open 09:00-18:00 (Shanghai) three days from now; a Chinese widget
+    settings.WIDGET_CAPTCHA_TEST_MODE = True
+    settings.WIDGET_STATUS_POLL_MS = 100
+    enterprise = make_enterprise("closed", numbers=("+8613800001100",))
+    weekday = (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=3)).weekday()
+    tenant_services.working_hours_replace(
+        enterprise=enterprise, intervals=[tenant_services.OpeningInterval(weekday, dt_time(9), dt_time(18))]
+    )
+    services.widget_settings_update(enterprise=enterprise, allowed_origins=[host_page["origin"]], language="zh-hans")
+    host_page["html"] = (
+        f'<!doctype html><html><body><script src="{live_server.url}/widget/{enterprise.public_key}.js" async>'
+        "</script></body></html>"
+    ).encode()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(timezone_id="Europe/London")  # the visitor's clock is not the enterprise's
+            page.set_default_timeout(15_000)
+            page.goto(host_page["origin"])
+            page.locator("#huibo-open").click()
+            # when: the visitor moves from the first offered time to the second with the arrow key, and calls
+            first = page.locator("#huibo-slot-0")
+            assert first.is_checked() and page.locator("#huibo-slots legend").inner_text().startswith(
+                "现在不是工作时间"
+            )
+            first.focus()
+            page.keyboard.press("ArrowDown")
+            second = page.locator("label[for=huibo-slot-1]").inner_text()
+            assert page.locator("#huibo-slot-1").is_checked() and "10:00" in second
+            assert page.locator("#huibo-call").inner_text() == f"请在 {second} 给我回电"
+            page.screenshot(path=OUTPUT / "closed-pick-time.png")
+            page.locator("#huibo-phone").fill("139 0000 1012")
+            page.locator("#huibo-captcha").fill("PASSED")
+            page.locator("#huibo-call").click()
+            # then: the status says when, in the enterprise's time, and the request waits for that time
+            page.locator("#huibo-status[data-phase=scheduled]").wait_for()
+            assert page.locator("#huibo-status").inner_text() == f"我们将在 {second} 给您回电"
+            page.screenshot(path=OUTPUT / "closed-scheduled.png")
+        finally:
+            browser.close()
+    request = CallbackRequest.objects.get(enterprise=enterprise)
+    assert (request.status, request.due_at.astimezone(ZoneInfo("Asia/Shanghai")).hour) == ("scheduled", 10)
 
 
 def test_the_portal_previews_the_widget_live_as_the_admin_types(live_server: Any, django_user_model: Any) -> None:
