@@ -166,6 +166,8 @@ class PreforkWorker:
             "REDIS_URL": settings.REDIS_URL,
             "SECRET_KEY": "worker-kill-test",
             "HUIBO_ASTERISK_NODES": "",
+            # Many short calls from one enterprise: billing's pumping check would rightly suspend it (S7).
+            "BILLING_PUMPING_MIN_CALLS": "1000000",
         }
         command = [sys.executable, "-m", "celery", "-A", "huibo", "worker", "-P", "prefork", "-c", "1"]
         command += ["-Q", queue, "-l", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"]
