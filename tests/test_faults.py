@@ -133,6 +133,7 @@ def holding_proxy(engine: Engine) -> Iterator[OriginateProxy]:
     yield from _proxied(engine, lambda: "hold_reply")
 
 
+@pytest.mark.timeout(60 + CALLBACKS // 5)
 def test_no_callback_is_dialled_twice_when_the_originate_link_breaks(
     engine: Engine, proxy: OriginateProxy, settings
 ) -> None:  # type: ignore[no-untyped-def]
@@ -190,6 +191,7 @@ class PreforkWorker:
         self.process.wait(15)
 
 
+@pytest.mark.timeout(60 + 5 * KILLS)
 def test_a_worker_killed_while_placing_a_call_places_it_once(
     engine: Engine, holding_proxy: OriginateProxy, tmp_path: Path
 ) -> None:
