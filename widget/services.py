@@ -35,6 +35,8 @@ from billing import services as billing_services
 from callback import selectors as callback_selectors
 from callback.models import CallbackRequest
 from callback.services.requests import CallbackRefused, callback_request_create
+from callback.statemachine import FINAL_STATUSES
+from huibo import db
 from huibo.errors import ApplicationError
 from tenants.models import Enterprise
 from tenants.phone import InvalidPhoneNumber, normalize_e164
@@ -124,25 +126,36 @@ _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
 @contextmanager
-def number_lock(number: str) -> Iterator[None]:
-    """A transaction that holds the number's lock (across tenants) from the duplicate check to the commit.
+def number_lock(number: str) -> Iterator[int]:
+    """A transaction that holds the number's lock (across tenants) from the duplicate check to the commit; it
+    yields how many unfinished requests, across all tenants, would ring the number (callback bombing), counted
+    once the lock is held.
 
-    On PostgreSQL a transaction-scoped advisory lock: taken in the transaction's first statement, released by
-    its commit, nothing to release by hand. The embedded demo's SQLite serialises every writing transaction
-    already (BEGIN IMMEDIATE). A submission that waits longer than ``_NUMBER_LOCK_WAIT_SECONDS`` is refused.
+    On PostgreSQL a transaction-scoped advisory lock: released by the commit, nothing to release by hand; the
+    lock and the count go in one round trip (each statement of it sees what committed before it started). The
+    embedded demo's SQLite serialises every writing transaction already (BEGIN IMMEDIATE). A submission that
+    waits longer than ``_NUMBER_LOCK_WAIT_SECONDS`` is refused.
     """
+    # callback.selectors.requests_in_flight_for_number's count, written out: through the ORM it cost 0.9 ms of
+    # CPU on every submission, the SQL 0.05 ms.
+    finals = sorted(status.value for status in FINAL_STATUSES)
+    count = (
+        f"SELECT COUNT(*) FROM {CallbackRequest._meta.db_table}"
+        f" WHERE visitor_number = %s AND status NOT IN ({', '.join(['%s'] * len(finals))})"
+    )
     with transaction.atomic():
         connection = transaction.get_connection()
+        sql, params = count, [number, *finals]
         if connection.vendor == "postgresql":
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SET LOCAL lock_timeout = %s; SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                        [f"{_NUMBER_LOCK_WAIT_SECONDS}s", _NUMBER_LOCK_SPACE, number],
-                    )
-            except OperationalError as error:  # lock_timeout: the transaction is aborted, and so is the submission
-                raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail="lock wait") from error
-        yield
+            sql = f"SET LOCAL lock_timeout = %s; SELECT pg_advisory_xact_lock(%s, hashtext(%s)); {count}"
+            params = [f"{_NUMBER_LOCK_WAIT_SECONDS}s", _NUMBER_LOCK_SPACE, number, *params]
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                (in_flight,) = cursor.fetchone()
+        except OperationalError as error:  # lock_timeout: the transaction is aborted, and so is the submission
+            raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail="lock wait") from error
+        yield int(in_flight)
 
 
 def call_time_check(*, widget: Widget, value: str, now: datetime) -> datetime | None:
@@ -221,8 +234,7 @@ def callback_admit(
     """
     admitted: abuse.Admitted | None = None
     try:
-        with number_lock(number):
-            in_flight = callback_selectors.requests_in_flight_for_number(visitor_number=number)
+        with number_lock(number) as in_flight:
             if in_flight:
                 existing = callback_selectors.request_in_flight(enterprise=enterprise, visitor_number=number)
                 if existing is not None:
@@ -246,6 +258,14 @@ def callback_admit(
             admitted.refund()
         raise
     return Submission(request=request, duplicate=False)
+
+
+def _lead_create(lead: Lead) -> None:
+    """Insert the lead (one statement, no ORM compilation: every accepted submission writes one)."""
+    connection = transaction.get_connection()
+    columns, values = db.insert_values(lead, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(db.insert_sql(Lead._meta.db_table, columns), values)
 
 
 def _admit_number(
@@ -273,8 +293,8 @@ def _admit_number(
             source=CallbackRequest.Source.WIDGET,
             now=now,
             not_before=call_at,
-            with_request=lambda request: Lead.objects.create(
-                enterprise=enterprise, callback_request=request, **_lead_fields(fields, visitor)
+            with_request=lambda request: _lead_create(
+                Lead(enterprise=enterprise, callback_request=request, **_lead_fields(fields, visitor))
             ),
         )
     except (CallbackRefused, InvalidPhoneNumber) as error:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackEvent, CallbackRequest
 from callback.reasons import Reason
 from callback.statemachine import FINAL_STATUSES, ON_THE_LINE_STATUSES, CallOrder, Event, Status, next_state
+from huibo import db
 from huibo.celery import task_send
 from huibo.errors import ApplicationError
 from integrations import services as integrations_services
@@ -132,16 +133,12 @@ def callback_request_create(
         connection = transaction.get_connection()
         if connection.vendor == "postgresql":
             # A data-modifying CTE: both rows in one round trip, without the ORM's per-INSERT compilation.
-            columns = [f for f in CallbackRequest._meta.concrete_fields if not f.primary_key]
-            event_columns = [f for f in CallbackEvent._meta.concrete_fields if f.name not in ("id", "request")]
-            values = [f.get_db_prep_save(f.pre_save(request, add=True), connection) for f in columns]
-            event_values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in event_columns]
+            columns, values = db.insert_values(request, connection)
+            event_columns, event_values = db.insert_values(event, connection, exclude=("request",))
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"WITH request AS (INSERT INTO {CallbackRequest._meta.db_table}"
-                    f" ({', '.join(f.column for f in columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
-                    f" RETURNING id) INSERT INTO {CallbackEvent._meta.db_table}"
-                    f" (request_id, {', '.join(f.column for f in event_columns)})"
+                    f"WITH request AS ({db.insert_sql(CallbackRequest._meta.db_table, columns)} RETURNING id)"
+                    f" INSERT INTO {CallbackEvent._meta.db_table} (request_id, {', '.join(event_columns)})"
                     f" SELECT id, {', '.join(['%s'] * len(event_columns))} FROM request RETURNING request_id",
                     [*values, *event_values],
                 )
