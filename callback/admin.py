@@ -9,6 +9,11 @@ class AsteriskNodeAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "ami_state"]
     readonly_fields = ["booted_at", "ami_state", "ami_state_changed_at", "ami_state_reason", "from_environment"]
 
+    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+        # Only what the form edits: a whole-row save would write back the load counter as it was when the page
+        # was opened, over the placements made since (callback.services.nodes).
+        obj.save(update_fields=form.changed_data if change else None)
+
 
 class CallbackEventInline(admin.TabularInline):
     model = CallbackEvent

@@ -35,6 +35,8 @@ class AsteriskNode(models.Model):
     # When Asterisk last booted (login time minus FullyBooted Uptime): a later boot means it restarted.
     booted_at = models.DateTimeField(null=True, blank=True)
     from_environment = models.BooleanField(default=False, editable=False)
+    # Attempts ever placed through this node; minus NodeCallsEnded.calls_ended, its load (callback.services.nodes).
+    calls_placed = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -43,6 +45,17 @@ class AsteriskNode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.host}:{self.port})"
+
+
+class NodeCallsEnded(models.Model):
+    """How many of a node's attempts have ended. A row of its own, so that ending a call (the listener, in its
+    batch transaction) and placing one (which bumps AsteriskNode.calls_placed) never wait for each other."""
+
+    node = models.OneToOneField(AsteriskNode, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    calls_ended = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.calls_ended} ended on node {self.node_id}"
 
 
 # What people read for a request's status; the status itself stays a callback.statemachine.Status code.
@@ -127,6 +140,10 @@ class CallbackEvent(models.Model):
         return f"{self.from_status or '∅'} → {self.to_status} ({self.event})"
 
 
+# The values of LIVE_ATTEMPT_STATUSES (below, once CallAttempt.Status exists), for CallAttempt's partial indexes.
+_LIVE = ("placing", "originated", "first_answered", "connected")
+
+
 class CallAttempt(models.Model):
     """One Originate: its ids are fixed before it is sent, so every AMI event maps back to it."""
 
@@ -165,6 +182,12 @@ class CallAttempt(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["request", "number"], name="attempt_number_unique")]
+        # Only the live attempts, a few among all ever made: what the enterprise's concurrency cap, the busy
+        # numbers and the node reconciliation count.
+        indexes = [
+            models.Index(fields=[field], condition=models.Q(status__in=_LIVE), name=f"attempt_live_{name}")
+            for field, name in (("enterprise", "enterprise"), ("node", "node"), ("enterprise_number", "number"))
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of request {self.request_id}"
@@ -177,6 +200,7 @@ LIVE_ATTEMPT_STATUSES = (
     CallAttempt.Status.FIRST_ANSWERED,
     CallAttempt.Status.CONNECTED,
 )
+assert LIVE_ATTEMPT_STATUSES == _LIVE
 
 
 class CallLeg(models.Model):

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from callback.gateway import ami_gateway
+from callback.services import nodes as node_services
 from callback.services import outcomes, placement, requests
 from cdr import services as cdr_services
 
@@ -21,7 +22,9 @@ def dispatch_due_requests() -> None:
 
 @shared_task
 def reap_silent_attempts() -> None:
+    """End attempts Asterisk stayed silent about, then check every node's load against its live attempts."""
     outcomes.attempts_reap(grace_seconds=settings.CALLBACK_REAPER_GRACE_SECONDS)
+    node_services.node_slots_reconcile()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

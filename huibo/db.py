@@ -1,11 +1,16 @@
-"""INSERT statements written for the hot paths, without the ORM compiling a query each time (0.3 to 0.5 ms of
-CPU per ``create()`` here, against about 0.05 ms to send the statement)."""
+"""Statements written for the hot paths, without the ORM compiling a query each time (0.3 to 1 ms of CPU per
+``create()``, ``filter().update()`` or ``select_related().get()`` here, against about 0.05 to 0.1 ms to send the
+statement). Each value is prepared by its own model field for the connection, so PostgreSQL and the demo's SQLite
+get what the ORM would send them; the statements run on the current connection, in whatever transaction is open,
+and bypass ``save()`` (no signals) as ``update()`` does."""
 
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, TypeVar
 
-from django.db import models
+from django.db import models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+M = TypeVar("M", bound=models.Model)
 
 
 def insert_values(
@@ -20,3 +25,87 @@ def insert_values(
 
 def insert_sql(table: str, columns: list[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+
+
+def _update(
+    connection: BaseDatabaseWrapper,
+    model: type[models.Model],
+    where: Mapping[str, object],
+    values: Mapping[str, object],
+) -> tuple[str, list[Any]]:
+    assignments, conditions, params = [], [], []
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        assignments.append(f"{field.column} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    for name, value in where.items():
+        field = model._meta.get_field(name)
+        items = value if isinstance(value, tuple | list) else (value,)
+        conditions.append(f"{field.column} IN ({', '.join(['%s'] * len(items))})")
+        params.extend(field.get_db_prep_value(item, connection, prepared=False) for item in items)
+    return f"UPDATE {model._meta.db_table} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}", params
+
+
+def _run(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def rows_update(model: type[models.Model], *, where: Mapping[str, object], values: Mapping[str, object]) -> int:
+    """``UPDATE … SET values WHERE where``; how many rows changed. ``where`` is a conjunction of equalities (a
+    tuple or list value: one of them); field names or attnames (``answered_by_id``) on both sides."""
+    connection = transaction.get_connection()
+    return _run(connection, *_update(connection, model, where, values))
+
+
+def rows_insert(instances: Sequence[models.Model]) -> None:
+    """Unsaved instances of one model in one multi-row INSERT (their defaults and ``auto_now_add`` applied)."""
+    if not instances:
+        return
+    connection = transaction.get_connection()
+    rows = [insert_values(instance, connection) for instance in instances]
+    columns = rows[0][0]
+    sql = insert_sql(instances[0]._meta.db_table, columns)
+    sql += f", ({', '.join(['%s'] * len(columns))})" * (len(rows) - 1)
+    _run(connection, sql, [value for _columns, values in rows for value in values])
+
+
+def row_update_recorded(
+    model: type[models.Model], *, where: Mapping[str, object], values: Mapping[str, object], record: models.Model
+) -> bool:
+    """``rows_update`` of the one row ``where`` names and, only if it changed, ``record`` (an unsaved instance)
+    inserted: a state change and the row that records it. True when both happened.
+
+    One round trip on PostgreSQL (a data-modifying CTE); SQLite has no such CTE and runs the two statements. The
+    caller's transaction makes them one.
+    """
+    connection = transaction.get_connection()
+    update, update_params = _update(connection, model, where, values)
+    columns, record_params = insert_values(record, connection)
+    insert = insert_sql(record._meta.db_table, columns)
+    if connection.vendor != "postgresql":
+        return bool(_run(connection, update, update_params)) and bool(_run(connection, insert, record_params))
+    select = insert.replace(" VALUES (", " SELECT ", 1).removesuffix(")") + " FROM changed"
+    return bool(_run(connection, f"WITH changed AS ({update} RETURNING 1) {select}", update_params + record_params))
+
+
+def rows_fetch(model: type[M], sql: str, params: Sequence[object], *, lock: bool = False) -> M | None:
+    """The first row of a SELECT on ``model``'s table as an instance, its values converted as the ORM would.
+
+    Columns the SELECT does not name are deferred (read on first access); extra columns become attributes, as
+    the database returned them. ``lock`` row-locks what it read (FOR NO KEY UPDATE, so rows that reference it
+    can still be inserted) where the database has row locks; SQLite serialises write transactions instead.
+    """
+    features = transaction.get_connection().features
+    if lock and features.has_select_for_no_key_update:
+        sql += " FOR NO KEY UPDATE"
+    elif lock and features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return next(iter(model._default_manager.raw(sql, params)), None)
+
+
+def row_instance(model: type[M], values: Mapping[str, object]) -> M:
+    """An instance holding ``values`` (by attname) as loaded from the database, every other field deferred."""
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
+    return model.from_db(None, names, [values[name] for name in names])

@@ -196,7 +196,8 @@ CELERY_BEAT_SCHEDULE = {
     # the ones that waited too long. Scheduling by beat, not by Celery eta: an eta past the Redis
     # visibility timeout is delivered twice.
     "dispatch-due-requests": {"task": "callback.tasks.dispatch_due_requests", "schedule": 5.0},
-    # Ends attempts Asterisk stayed silent about (lost Originate, missed hangup) so no request hangs.
+    # Ends attempts Asterisk stayed silent about (lost Originate, missed hangup) so no request hangs, and puts a
+    # node's load counters right if attempt rows were deleted or edited by hand.
     "reap-silent-attempts": {"task": "callback.tasks.reap_silent_attempts", "schedule": 30.0},
 }
 

@@ -24,6 +24,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
@@ -149,7 +150,35 @@ def _hash_name(metric: str) -> str:
     return redis_store.key("metrics", metric)
 
 
+# Per thread: the increments held by an open ``batched()`` block, or None.
+_held = threading.local()
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Hold what this thread records inside the block and send it in one round trip when the block ends
+    (nothing if it raised). The AMI listener applies a batch of moves in one transaction: one write for their
+    metrics after it, instead of one per move inside it."""
+    if getattr(_held, "increments", None) is not None:
+        yield  # nested: the outer block sends
+        return
+    _held.increments = {}
+    try:
+        yield
+        increments, _held.increments = _held.increments, None
+    except BaseException:
+        _held.increments = None
+        raise
+    if increments:
+        _record([(hash_name, field, amount) for (hash_name, field), amount in increments.items()])
+
+
 def _record(increments: list[tuple[str, str, float]]) -> None:
+    held: dict[tuple[str, str], float] | None = getattr(_held, "increments", None)
+    if held is not None:
+        for hash_name, field, amount in increments:
+            held[(hash_name, field)] = held.get((hash_name, field), 0.0) + amount
+        return
     client = redis_store.client()
     if client is None:
         _memory.add(increments)

@@ -1,15 +1,24 @@
-"""Asterisk nodes: declared in the environment, marked up or down by what their AMI links do."""
+"""Asterisk nodes: declared in the environment, marked up or down by what their AMI links do, and their load.
+
+A node's load is ``calls_placed`` (on its row, bumped by the transaction that places an attempt, which refuses
+past ``channel_capacity``) minus ``calls_ended`` (on a NodeCallsEnded row, bumped by the transaction that ends
+one). Both move with the attempt rows they count, so they stay exact; neither path waits for the other (two
+rows), and no placement locks every node or counts live attempts. ``node_slots_reconcile`` puts them right
+after rows were deleted or edited by hand.
+"""
 
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlparse
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from callback.ami.client import RESTART_MARGIN_SECONDS
-from callback.models import AsteriskNode
+from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt, NodeCallsEnded
+from huibo import db
 from huibo.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -100,3 +109,69 @@ def node_mark_up(*, node: AsteriskNode, uptime_seconds: int | None) -> bool:
         locked.save(update_fields=["ami_state", "ami_state_changed_at", "ami_state_reason", "booted_at"])
     logger.info("callback.node.up node=%s uptime=%s restarted=%s", node.pk, uptime_seconds, restarted)
     return restarted
+
+
+def _load(node: str) -> str:
+    ended = f"SELECT calls_ended FROM callback_nodecallsended WHERE node_id = {node}.id"
+    return f"{node}.calls_placed - COALESCE(({ended}), 0)"
+
+
+# Takes a slot on the least-loaded enabled node not known to be down; the outer WHERE checks the room again on the
+# row it updates, once any other placement holding that row has finished. PostgreSQL and SQLite (3.35+) alike.
+_TAKE_SLOT = f"""
+UPDATE callback_asterisknode AS n SET calls_placed = n.calls_placed + 1
+WHERE n.id = (
+    SELECT m.id FROM callback_asterisknode AS m
+    WHERE m.enabled AND m.ami_state <> %s AND {_load("m")} < m.channel_capacity
+    ORDER BY {_load("m")}, m.id LIMIT 1
+) AND {_load("n")} < n.channel_capacity
+RETURNING id, name, host, port, username, secret
+"""
+_RELEASE_SLOT = """
+INSERT INTO callback_nodecallsended (node_id, calls_ended) VALUES (%s, 1)
+ON CONFLICT (node_id) DO UPDATE SET calls_ended = callback_nodecallsended.calls_ended + 1
+"""
+
+
+def node_slot_take() -> AsteriskNode | None:
+    """A slot on the least-loaded node with room, for an attempt the caller's transaction is placing; None when
+    every node is full, disabled or down. The node's row stays locked until that transaction ends: keep it short.
+    """
+    for _try in range(3):  # another placement may have filled the chosen node meanwhile: choose again
+        with connection.cursor() as cursor:
+            cursor.execute(_TAKE_SLOT, [AsteriskNode.AmiState.DOWN])
+            row = cursor.fetchone()
+        if row is not None:
+            columns = ("id", "name", "host", "port", "username", "secret")
+            return db.row_instance(AsteriskNode, dict(zip(columns, row, strict=True)))
+    return None
+
+
+def node_slot_release(*, node_id: int) -> None:
+    """The attempt holding a slot on the node has ended; in the transaction that ends it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SLOT, [node_id])
+
+
+def node_slots_reconcile() -> int:
+    """Make every node's load equal its live attempts again; how many nodes were off (0 unless attempt rows were
+    deleted or edited by hand: placing and ending keep the counters exact)."""
+    with transaction.atomic():
+        # Enders first, then placers: the order the listener takes them in (ending a call, then a node state).
+        list(NodeCallsEnded.objects.select_for_update(no_key=True).values_list("pk"))
+        nodes = list(AsteriskNode.objects.select_for_update(no_key=True).values_list("pk", "calls_placed"))
+        ended = dict(NodeCallsEnded.objects.values_list("node_id", "calls_ended"))
+        live = dict(
+            CallAttempt.objects.filter(status__in=LIVE_ATTEMPT_STATUSES)
+            .values_list("node_id")
+            .annotate(n=Count("id"))
+            .values_list("node_id", "n")
+        )
+        off = 0
+        for node_id, placed in nodes:
+            expected = ended.get(node_id, 0) + live.get(node_id, 0)
+            if placed != expected:
+                off += 1
+                logger.warning("callback.node.load_reconciled node=%s placed=%s expected=%s", node_id, placed, expected)
+                AsteriskNode.objects.filter(pk=node_id).update(calls_placed=expected)
+    return off

@@ -25,8 +25,10 @@ from callback.facts import (
 )
 from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackRequest, CallLeg
 from callback.reasons import Reason
+from callback.services import nodes as node_services
 from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
 from callback.statemachine import FINAL_STATUSES, CallOrder, Event, Status, allowed_events
+from huibo import db
 from tenants.phone import dial_digits
 
 logger = logging.getLogger(__name__)
@@ -42,19 +44,53 @@ def _roles(order: CallOrder) -> tuple[str, str]:
     return (first, second) if order is CallOrder.ENTERPRISE_FIRST else (second, first)
 
 
+# What the outcome handlers read of a request; the rest is deferred (read only if a rarer path needs it).
+_REQUEST_COLUMNS = (
+    "r.id, r.enterprise_id, r.status, r.call_order, r.attempts_made, r.visitor_retries_left, r.hunted_numbers,"
+    " r.correlation_id, r.created_at, r.connected_at"
+)
+_ATTEMPT_WITH_REQUEST = (
+    f"SELECT {_REQUEST_COLUMNS}, a.id AS attempt_id, a.number AS attempt_number, a.status AS attempt_status,"
+    " a.bound_number_id AS attempt_bound_number_id"
+    " FROM callback_callattempt a JOIN callback_callbackrequest r ON r.id = a.request_id WHERE a.channel_id = %s"
+)
+_REQUEST = f"SELECT {_REQUEST_COLUMNS} FROM callback_callbackrequest r WHERE r.id = %s"
+_ATTEMPT = (
+    "SELECT id, request_id, enterprise_id, node_id, number, status, bound_number_id, enterprise_number,"
+    " visitor_number, connected_at, max_seconds FROM callback_callattempt WHERE channel_id = %s"
+)
+
+
 def _attempt_with_request(channel_id: str) -> tuple[CallAttempt, CallbackRequest | None] | None:
-    """The attempt and its request (None if the request has moved on to a later attempt), in one query."""
-    attempt = CallAttempt.objects.select_related("request").filter(channel_id=channel_id).first()
-    if attempt is None:
+    """The attempt and its request (None if the request has moved on to a later attempt), in one query.
+
+    The listener asks this for most facts: a plain SELECT, and only the attempt's columns the handlers use.
+    """
+    request = db.rows_fetch(CallbackRequest, _ATTEMPT_WITH_REQUEST, [channel_id])
+    if request is None:
         return None
-    return attempt, (attempt.request if attempt.request.attempts_made == attempt.number else None)
+    row = request.__dict__
+    attempt = db.row_instance(
+        CallAttempt,
+        {
+            "id": row["attempt_id"],
+            "request_id": request.pk,
+            "enterprise_id": request.enterprise_id,
+            "number": row["attempt_number"],
+            "status": row["attempt_status"],
+            "bound_number_id": row["attempt_bound_number_id"],
+        },
+    )
+    return attempt, (request if request.attempts_made == attempt.number else None)
 
 
 def attempt_first_answered(fact: FirstLegAnswered) -> bool:
     """Asterisk's OriginateResponse Success: the first leg's phone answered."""
-    moved = CallAttempt.objects.filter(
-        channel_id=fact.channel_id, status__in=[CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED]
-    ).update(status=CallAttempt.Status.FIRST_ANSWERED, first_answered_at=fact.at)
+    moved = db.rows_update(
+        CallAttempt,
+        where={"channel_id": fact.channel_id, "status": (CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED)},
+        values={"status": CallAttempt.Status.FIRST_ANSWERED, "first_answered_at": fact.at},
+    )
     found = _attempt_with_request(fact.channel_id) if moved else None
     if found is None or found[1] is None:
         return False
@@ -90,8 +126,10 @@ def attempt_second_dialing(fact: SecondLegDialing) -> bool:
 
 def attempt_connected(fact: Connected) -> bool:
     """DialEnd ANSWER: the second party answered and Asterisk bridges the two legs."""
-    moved = CallAttempt.objects.filter(channel_id=fact.channel_id, status=CallAttempt.Status.FIRST_ANSWERED).update(
-        status=CallAttempt.Status.CONNECTED, connected_at=fact.at
+    moved = db.rows_update(
+        CallAttempt,
+        where={"channel_id": fact.channel_id, "status": CallAttempt.Status.FIRST_ANSWERED},
+        values={"status": CallAttempt.Status.CONNECTED, "connected_at": fact.at},
     )
     found = _attempt_with_request(fact.channel_id) if moved else None
     if found is None or found[1] is None:
@@ -118,26 +156,36 @@ def _advance(
 
 def attempt_ended(fact: AttemptEnded) -> bool:
     """Every channel of the attempt hung up: record both legs, then decide what the request does next."""
-    with transaction.atomic():
-        attempt = CallAttempt.objects.select_for_update().filter(channel_id=fact.channel_id).first()
+    # No savepoint inside the listener's batch: a failure there rolls the batch back and it is applied again
+    # fact by fact (callback.listener), so a savepoint would only cost two round trips.
+    with transaction.atomic(savepoint=False):
+        attempt = db.rows_fetch(CallAttempt, _ATTEMPT, [fact.channel_id], lock=True)
         if attempt is None or attempt.status == CallAttempt.Status.ENDED:
             return False
-        request = CallbackRequest.objects.select_related("enterprise").get(pk=attempt.request_id)
+        request = db.rows_fetch(CallbackRequest, _REQUEST, [attempt.request_id])
+        assert request is not None  # the attempt references it
         order = CallOrder(request.call_order)
         first_role, second_role = _roles(order)
         connected = fact.connected_at is not None or attempt.connected_at is not None
-        attempt.status = CallAttempt.Status.ENDED
-        attempt.ended_at = fact.at
-        attempt.connected_at = attempt.connected_at or fact.connected_at
-        attempt.outcome = _attempt_outcome(fact, connected)
-        attempt.asterisk_cdrs = list(fact.cdrs)
-        attempt.save(update_fields=["status", "ended_at", "connected_at", "outcome", "asterisk_cdrs"])
+        ended = {
+            "status": CallAttempt.Status.ENDED,
+            "ended_at": fact.at,
+            "connected_at": attempt.connected_at or fact.connected_at,
+            "outcome": _attempt_outcome(fact, connected),
+            "asterisk_cdrs": list(fact.cdrs),
+        }
+        db.rows_update(CallAttempt, where={"id": attempt.pk}, values=ended)
+        node_services.node_slot_release(node_id=attempt.node_id)
+        for name, value in ended.items():
+            setattr(attempt, name, value)
         numbers = {CallLeg.Role.ENTERPRISE: attempt.enterprise_number, CallLeg.Role.VISITOR: attempt.visitor_number}
         # The attempt row is locked and was not ended: its legs are written here exactly once.
-        CallLeg.objects.bulk_create(
-            _leg(attempt, role=role, number=numbers[role], report=report)
-            for role, report in ((first_role, fact.first), (second_role, fact.second))
-            if report is not None
+        db.rows_insert(
+            [
+                _leg(attempt, role=role, number=numbers[role], report=report)
+                for role, report in ((first_role, fact.first), (second_role, fact.second))
+                if report is not None
+            ]
         )
         # Deciding in the same transaction: a crash here leaves the attempt live for the reaper, never half-done.
         if request.attempts_made == attempt.number:
@@ -298,6 +346,7 @@ def attempt_end_unreported(*, attempt: CallAttempt, reason: Reason) -> bool:
             status=CallAttempt.Status.ENDED, outcome=reason.value, ended_at=timezone.now()
         ):
             return False
+        node_services.node_slot_release(node_id=attempt.node_id)
         hand_off_finished_attempt(attempt_id=attempt.pk)
         request = CallbackRequest.objects.get(pk=attempt.request_id)
         if request.attempts_made == attempt.number and request.status not in FINAL_STATUSES:

@@ -15,7 +15,6 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from billing import services as billing_services
@@ -77,26 +76,6 @@ def _busy_numbers(numbers: list[str]) -> set[str]:
     for group in ringing_groups.values_list("ring_group", flat=True):
         busy.update(member["number"] for member in group)
     return busy
-
-
-def _pick_node() -> AsteriskNode | None:
-    """The least-loaded enabled node whose AMI is not known to be down and that has room; locked."""
-    nodes = list(
-        AsteriskNode.objects.select_for_update(no_key=True)
-        .filter(enabled=True)
-        .exclude(ami_state=AsteriskNode.AmiState.DOWN)
-        .order_by("id")
-    )
-    if not nodes:
-        return None
-    loads = dict(
-        CallAttempt.objects.filter(node__in=nodes, status__in=LIVE_ATTEMPT_STATUSES)
-        .values_list("node_id")
-        .annotate(n=Count("id"))
-        .values_list("node_id", "n")
-    )
-    with_room = [node for node in nodes if loads.get(node.pk, 0) < node.channel_capacity]
-    return min(with_room, key=lambda node: loads.get(node.pk, 0), default=None)
 
 
 def _originate_request(
@@ -226,8 +205,8 @@ def attempt_place(
             reason = Reason(refusal.code) if refusal.code in BILLING_REFUSALS else Reason.BALANCE_EXHAUSTED
             request_transition(request=request, event=Event.FAIL, reason=reason, detail=refusal.message, now=now)
             return None
-        # Node rows are locked last: every placement on every enterprise waits for that lock, so hold it briefly.
-        node = _pick_node()
+        # The node's row stays locked to the commit and every placement on that node waits for it: take it last.
+        node = node_services.node_slot_take()
         if node is None:
             billing_services.call_release(reservation_key=f"{call_id}-1")
             request_transition(request=request, event=Event.FAIL, reason=Reason.NO_NODE_AVAILABLE, now=now)
@@ -293,8 +272,11 @@ def attempt_place(
 
 
 def _attempt_abandon(attempt: CallAttempt, *, outcome: str) -> None:
-    """End an attempt that never reached a phone; the hand-off gives its reservation back."""
-    if CallAttempt.objects.filter(pk=attempt.pk, status__in=LIVE_ATTEMPT_STATUSES).update(
-        status=CallAttempt.Status.ENDED, outcome=outcome, ended_at=timezone.now()
-    ):
-        hand_off_finished_attempt(attempt_id=attempt.pk)
+    """End an attempt that never reached a phone; its node slot goes back, and the hand-off gives its reservation
+    back."""
+    with transaction.atomic():
+        if CallAttempt.objects.filter(pk=attempt.pk, status__in=LIVE_ATTEMPT_STATUSES).update(
+            status=CallAttempt.Status.ENDED, outcome=outcome, ended_at=timezone.now()
+        ):
+            node_services.node_slot_release(node_id=attempt.node_id)
+            hand_off_finished_attempt(attempt_id=attempt.pk)

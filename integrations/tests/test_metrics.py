@@ -133,6 +133,31 @@ def test_a_histogram_is_cumulative_with_sum_and_count() -> None:
     assert metric_value(text, f"{name}_sum") == pytest.approx(7.403)
 
 
+def test_metrics_recorded_in_a_batch_are_written_once_when_it_ends() -> None:
+    # given metrics recorded inside a batch (the listener's, around one transaction of moves)
+    name = "huibo_webhook_delivery_duration_seconds"
+    with metrics.batched():
+        for seconds in (0.003, 0.2, 7.0):
+            metrics.observe(metrics.WEBHOOK_LATENCY, seconds)
+        # then nothing is written while the batch is open
+        assert metric_value(Client().get("/metrics").content.decode(), f"{name}_count") in (None, 0)
+    # and everything is, summed, once it ends
+    text = Client().get("/metrics").content.decode()
+    assert metric_value(text, f"{name}_count") == 3
+    assert metric_value(text, f"{name}_sum") == pytest.approx(7.203)
+
+
+def test_a_batch_that_raised_writes_none_of_its_metrics() -> None:
+    # when a batch of moves fails (its transaction rolled back)
+    with pytest.raises(RuntimeError), metrics.batched():
+        metrics.increment(metrics.API_RATE_LIMITED)
+        raise RuntimeError("rolled back")
+    # then what it recorded is dropped, and later metrics are written as usual
+    assert metric_value(Client().get("/metrics").content.decode(), "huibo_api_rate_limited_total") in (None, 0)
+    metrics.increment(metrics.API_RATE_LIMITED)
+    assert metric_value(Client().get("/metrics").content.decode(), "huibo_api_rate_limited_total") == 1
+
+
 def test_metrics_with_redis_down_cost_one_timeout_and_raise_nothing(settings: object) -> None:
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
     metrics.increment(metrics.API_RATE_LIMITED)
