@@ -146,9 +146,11 @@ def test_no_callback_is_dialled_twice_when_the_originate_link_breaks(
     # when: callbacks are submitted while the proxy cuts the worker's AMI link at random
     requests = [engine.submit(enterprise, f"+86139{i:04d}1002") for i in range(CALLBACKS)]
     wait_for(
-        lambda: not CallbackRequest.objects.filter(status__in=["accepted", "scheduled"]).exists(), 30, "placements"
+        lambda: not CallbackRequest.objects.filter(status__in=["accepted", "scheduled"]).exists(),
+        30 + CALLBACKS / 10,
+        "placements",
     )
-    wait_for(lambda: not engine.pbx.channels(), 30, "every call Asterisk placed to end")
+    wait_for(lambda: not engine.pbx.channels(), 30 + CALLBACKS / 10, "every call Asterisk placed to end")
     # Attempts Asterisk never heard of are left to the reaper; run it as if its grace had passed.
     attempts_reap(now=timezone.now() + timedelta(minutes=10))
     for request in requests:
