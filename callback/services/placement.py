@@ -26,6 +26,7 @@ from callback.services import nodes as node_services
 from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
 from callback.statemachine import CallOrder, Event, Status, allowed_events
 from cdr import selectors as cdr_selectors
+from huibo import db
 from huibo.errors import ApplicationError
 from tenants import selectors as tenant_selectors
 from tenants.models import Enterprise
@@ -76,6 +77,18 @@ def _busy_numbers(numbers: list[str]) -> set[str]:
     for group in ringing_groups.values_list("ring_group", flat=True):
         busy.update(member["number"] for member in group)
     return busy
+
+
+def _enterprise_lock_load(enterprise_id: int) -> tuple[int, int]:
+    """Lock the enterprise's row, then read its concurrency cap and live attempts."""
+    locked = db.rows_fetch(
+        Enterprise, "SELECT id, max_concurrent_calls FROM tenants_enterprise WHERE id = %s", [enterprise_id], lock=True
+    )
+    assert locked is not None  # the request references it
+    # Counted by a statement of its own, after the lock: its snapshot then holds what the placements that had the
+    # lock before us committed (one statement would count from before it waited).
+    live = CallAttempt.objects.filter(enterprise_id=enterprise_id, status__in=LIVE_ATTEMPT_STATUSES).count()
+    return locked.max_concurrent_calls, live
 
 
 def _originate_request(
@@ -158,9 +171,10 @@ def attempt_place(
         return None
 
     with transaction.atomic():
-        enterprise = Enterprise.objects.select_for_update(no_key=True).get(pk=enterprise.pk)
-        live = CallAttempt.objects.filter(enterprise=enterprise, status__in=LIVE_ATTEMPT_STATUSES).count()
-        if live >= enterprise.max_concurrent_calls:
+        # The enterprise's placements queue on its row from here to the commit: the cap and the busy numbers below
+        # hold only because they do.
+        cap, live = _enterprise_lock_load(enterprise.pk)
+        if live >= cap:
             _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
             return None
         enabled = [
@@ -264,8 +278,10 @@ def attempt_place(
         # and the reaper ends the attempt if none come.
         logger.warning("callback.attempt.originate_unknown attempt=%s node=%s", attempt.pk, node.pk)
         return attempt
-    CallAttempt.objects.filter(pk=attempt.pk, status=CallAttempt.Status.PLACING).update(
-        status=CallAttempt.Status.ORIGINATED
+    db.rows_update(
+        CallAttempt,
+        where={"id": attempt.pk, "status": CallAttempt.Status.PLACING},
+        values={"status": CallAttempt.Status.ORIGINATED},
     )
     logger.info("callback.attempt.originated attempt=%s request=%s node=%s", attempt.pk, request.pk, node.pk)
     return attempt
