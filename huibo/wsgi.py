@@ -18,6 +18,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huibo.settings")
 _site = get_wsgi_application()  # sets Django up first
 
 from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
+
+# The URLconf, and with it every view module, imported now: under gunicorn's --preload once, in the master, and
+# not again in each worker on its first request.
+_urls = get_resolver().url_patterns
 
 
 class _PublicApiHandler(WSGIHandler):

@@ -14,6 +14,7 @@ the same scenarios against both.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -62,25 +63,25 @@ class AbuseStore(Protocol):
     def add_once(self, key: str, *, ttl_seconds: int) -> bool: ...
 
 
-# KEYS: one sorted set per counter. ARGV: now_ms, then per counter: limit, window_ms, distinct (0/1), member.
+# KEYS: one sorted set per counter. ARGV: now_ms, then one JSON array per counter, [limit, window_ms, distinct,
+# member] (one argument each: redis-py encodes every argument on its own, and this runs on every submission).
 # Returns {0, 0} when admitted, else {index of the first full counter (1-based), its count}.
 _ADMIT = """
 local now = tonumber(ARGV[1])
+local counters = {}
 for i = 1, #KEYS do
-  local base = 2 + (i - 1) * 4
-  local limit = tonumber(ARGV[base])
-  local window = tonumber(ARGV[base + 1])
+  local limit, window, distinct, member = unpack(cjson.decode(ARGV[i + 1]))
+  counters[i] = {window, member}
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   local count = redis.call('ZCARD', KEYS[i])
-  local known = ARGV[base + 2] == '1' and redis.call('ZSCORE', KEYS[i], ARGV[base + 3])
+  local known = distinct == 1 and redis.call('ZSCORE', KEYS[i], member)
   if not known and count >= limit then
     return {i, count}
   end
 end
 for i = 1, #KEYS do
-  local base = 2 + (i - 1) * 4
-  redis.call('ZADD', KEYS[i], now, ARGV[base + 3])
-  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[base + 1]))
+  redis.call('ZADD', KEYS[i], now, counters[i][2])
+  redis.call('PEXPIRE', KEYS[i], counters[i][1])
 end
 return {0, 0}
 """
@@ -108,8 +109,7 @@ class RedisStore:
 
     def admit(self, counters: list[Counter], *, now_ms: int) -> Admission:
         args: list[str | int] = [now_ms]
-        for counter in counters:
-            args += [counter.limit, counter.window_ms, int(counter.distinct), counter.member]
+        args += [json.dumps([c.limit, c.window_ms, int(c.distinct), c.member]) for c in counters]
         index, count = self._admit(keys=[c.key for c in counters], args=args)
         if index == 0:
             return Admission(admitted=True)
