@@ -20,6 +20,16 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _tidy_database_connections(**_kwargs: Any) -> None:
+    """Around each task, what Django does around each web request: drop a connection past CONN_MAX_AGE or broken
+    by an error, keep the others. Celery's own closing of every connection is off (CELERY_DB_REUSE_MAX)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 @dataclass(frozen=True)
 class _Message:
     """What kombu's Producer hands its transport for one message (see ``_Capture``)."""

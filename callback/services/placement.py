@@ -28,6 +28,7 @@ from callback.statemachine import CallOrder, Event, Status, allowed_events
 from cdr import selectors as cdr_selectors
 from huibo import db
 from huibo.errors import ApplicationError
+from integrations import metrics
 from tenants import selectors as tenant_selectors
 from tenants.models import Enterprise
 from tenants.phone import dial_digits
@@ -79,6 +80,12 @@ def _busy_numbers(numbers: list[str]) -> set[str]:
     return busy
 
 
+_LIVE_ATTEMPTS_OF_ENTERPRISE = (
+    "SELECT COUNT(*) FROM callback_callattempt WHERE enterprise_id = %s"
+    f" AND status IN ({', '.join(['%s'] * len(LIVE_ATTEMPT_STATUSES))})"
+)
+
+
 def _enterprise_lock_load(enterprise_id: int) -> tuple[int, int]:
     """Lock the enterprise's row, then read its concurrency cap and live attempts."""
     locked = db.rows_fetch(
@@ -87,7 +94,9 @@ def _enterprise_lock_load(enterprise_id: int) -> tuple[int, int]:
     assert locked is not None  # the request references it
     # Counted by a statement of its own, after the lock: its snapshot then holds what the placements that had the
     # lock before us committed (one statement would count from before it waited).
-    live = CallAttempt.objects.filter(enterprise_id=enterprise_id, status__in=LIVE_ATTEMPT_STATUSES).count()
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(_LIVE_ATTEMPTS_OF_ENTERPRISE, [enterprise_id, *LIVE_ATTEMPT_STATUSES])
+        (live,) = cursor.fetchone()
     return locked.max_concurrent_calls, live
 
 
@@ -170,19 +179,20 @@ def attempt_place(
             _wait_or_fail(request, reason=Reason.OUTSIDE_WORKING_HOURS, until=opening, now=now)
         return None
 
-    with transaction.atomic():
-        # The enterprise's placements queue on its row from here to the commit: the cap and the busy numbers below
-        # hold only because they do.
-        cap, live = _enterprise_lock_load(enterprise.pk)
-        if live >= cap:
-            _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
-            return None
+    # Metrics of the moves go out after the commit, not from inside the enterprise's critical section.
+    with metrics.batched(), transaction.atomic():
         enabled = [
             Candidate(b.pk, b.number, b.effective_ring_timeout)
             for b in tenant_selectors.bound_numbers_of(enterprise=enterprise, enabled_only=True).select_related(
                 "enterprise"
             )
         ]
+        # The enterprise's placements queue on its row from here to the commit: the cap and the busy numbers below
+        # hold only because they do. Only what needs that is read after it.
+        cap, live = _enterprise_lock_load(enterprise.pk)
+        if live >= cap:
+            _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
+            return None
         if not enabled:
             request_transition(request=request, event=Event.FAIL, reason=Reason.NO_ENABLED_NUMBER, now=now)
             return None
