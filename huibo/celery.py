@@ -79,7 +79,7 @@ class _Template:
     client: redis.Redis
 
 
-_templates: dict[tuple[int, str], _Template] = {}
+_templates: dict[tuple[int, str, str, str], _Template] = {}
 
 
 def task_send(task: Task, *args: Any) -> None:
@@ -93,15 +93,14 @@ def task_send(task: Task, *args: Any) -> None:
     submission. Eager mode, other brokers, exchanges, priorities and calls from inside a task (which carry their
     parent's ids) go through ``apply_async``.
     """
-    if (
-        app.conf.task_always_eager
-        or not app.conf.broker_url.startswith(("redis://", "rediss://"))
-        or app.current_worker_task is not None
-    ):
+    broker = app.conf.broker_url
+    if app.conf.task_always_eager or not broker.startswith(("redis://", "rediss://")) or app.current_worker_task:
         task.apply_async(args)
         return
-    # Per process: a forked child must not share its parent's socket.
-    template = _templates.get((os.getpid(), task.name))
+    # Per process (a forked child must not share its parent's socket), and per broker and default queue, which
+    # Celery reads on every publish (the end-to-end tests give each worker a queue of its own).
+    key = (os.getpid(), task.name, broker, app.conf.task_default_queue)
+    template = _templates.get(key)
     if template is None:
         capture = _Capture(app.connection_for_write())
         task.apply_async(args, producer=capture)
@@ -110,8 +109,7 @@ def task_send(task: Task, *args: Any) -> None:
         if not message.plain:
             task.apply_async(args)
             return
-        template = _template_of(task, args, message, capture)
-        _templates[(os.getpid(), task.name)] = template
+        template = _templates[key] = _template_of(task, args, message, capture)
         _push(template, message)
         return
     task_id = str(uuid.uuid4())
