@@ -22,12 +22,14 @@ app.autodiscover_tasks()
 
 @signals.task_prerun.connect
 @signals.task_postrun.connect
-def _tidy_database_connections(**_kwargs: Any) -> None:
+def _tidy_database_connections(sender: Task | None = None, **_kwargs: Any) -> None:
     """Around each task, what Django does around each web request: drop a connection past CONN_MAX_AGE or broken
-    by an error, keep the others. Celery's own closing of every connection is off (CELERY_DB_REUSE_MAX)."""
+    by an error, keep the others. Celery's own closing of every connection is off (CELERY_DB_REUSE_MAX). Not for
+    a task run eagerly: the connection is its caller's."""
     from django.db import close_old_connections
 
-    close_old_connections()
+    if sender is None or not getattr(sender.request, "is_eager", False):
+        close_old_connections()
 
 
 @dataclass(frozen=True)
