@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -245,21 +244,14 @@ def test_messages_are_frozen_and_read_only() -> None:
 
 
 @needs_transcripts
-def test_parser_sustains_well_over_25000_messages_per_second() -> None:
-    """R6 headroom: Asterisk peaked at ~25,000 messages/s (README, "Load"); we need far more than that."""
+def test_real_traffic_read_in_64_kib_chunks_yields_every_message() -> None:
+    """How fast is bench-engine's business (R6); here, that a busy socket's reads lose nothing."""
     # given real traffic, ~390 bytes a message, fed in 64 KiB reads like a busy socket
     body = b"".join(p.read_bytes().split(b"\r\n", 1)[1] for p in sorted(TRANSCRIPTS.glob("*.ami.raw")))
     stream = b"Asterisk Call Manager/11.0.0\r\n" + body * 3
     chunks = [stream[i : i + 65536] for i in range(0, len(stream), 65536)]
-
     # when
-    best = 0.0
-    for _ in range(3):
-        parser = AmiParser()
-        started = time.perf_counter()
-        count = sum(len(parser.feed(chunk)) for chunk in chunks)
-        best = max(best, count / (time.perf_counter() - started))
-
-    # then (measured ~120-140k/s on the dev machine; the bar leaves room for a slow CI box)
+    parser = AmiParser()
+    count = sum(len(parser.feed(chunk)) for chunk in chunks)
+    # then
     assert count == stream.count(b"\r\n\r\n")
-    assert best > 40_000, f"{best:.0f} messages/s"
