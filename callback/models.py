@@ -107,7 +107,12 @@ class CallbackRequest(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("callback request")
         verbose_name_plural = _("callback requests")
-        indexes = [models.Index(fields=["enterprise", "status"]), models.Index(fields=["enterprise", "-created_at"])]
+        indexes = [
+            models.Index(fields=["enterprise", "status"]),
+            models.Index(fields=["enterprise", "-created_at"]),
+            # every submission's in-flight checks look a visitor number up across tenants
+            models.Index(fields=["visitor_number"], name="callback_request_visitor_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.visitor_number} → {self.enterprise} ({self.status})"
