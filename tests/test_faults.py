@@ -209,11 +209,11 @@ def test_a_worker_killed_while_placing_a_call_places_it_once(
         requests = []
         for i in range(KILLS):
             holding_proxy.holding.clear()
-            child = wait_for(worker.child, 30, "a pool child")
             # when: the child is killed while it waits for Asterisk's reply to the Originate it sent
             requests.append(engine.submit(enterprise, f"+86139{i:04d}1002"))
             wait_for(holding_proxy.holding.is_set, 30, "the Originate to reach Asterisk")
             assert CallAttempt.objects.filter(request=requests[-1]).exists()
+            child = wait_for(worker.child, 30, "the pool child")  # the only one: the one waiting for the reply
             os.kill(child, signal.SIGKILL)  # type: ignore[arg-type]
             wait_for(lambda killed=child: worker.child() not in (None, killed), 30, "a new pool child")
         for request in requests:
