@@ -4,7 +4,8 @@ statement). Each value is prepared by its own model field for the connection, so
 get what the ORM would send them; the statements run on the current connection, in whatever transaction is open,
 and bypass ``save()`` (no signals) as ``update()`` does."""
 
-from collections.abc import Collection, Mapping, Sequence
+import functools
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import models, transaction
@@ -94,18 +95,78 @@ def rows_fetch(model: type[M], sql: str, params: Sequence[object], *, lock: bool
     """The first row of a SELECT on ``model``'s table as an instance, its values converted as the ORM would.
 
     Columns the SELECT does not name are deferred (read on first access); extra columns become attributes, as
-    the database returned them. ``lock`` row-locks what it read (FOR NO KEY UPDATE, so rows that reference it
-    can still be inserted) where the database has row locks; SQLite serialises write transactions instead.
+    the database returned them. ``lock`` row-locks what it read (``row_lock_clause``).
     """
-    features = transaction.get_connection().features
-    if lock and features.has_select_for_no_key_update:
-        sql += " FOR NO KEY UPDATE"
-    elif lock and features.has_select_for_update:
-        sql += " FOR UPDATE"
+    if lock:
+        sql += row_lock_clause()
     return next(iter(model._default_manager.raw(sql, params)), None)
+
+
+def row_lock_clause() -> str:
+    """What makes a SELECT row-lock what it read, to the end of the transaction: FOR NO KEY UPDATE, so rows that
+    reference it can still be inserted, where the database has row locks; SQLite serialises write transactions
+    instead."""
+    features = transaction.get_connection().features
+    if features.has_select_for_no_key_update:
+        return " FOR NO KEY UPDATE"
+    return " FOR UPDATE" if features.has_select_for_update else ""
 
 
 def row_instance(model: type[M], values: Mapping[str, object]) -> M:
     """An instance holding ``values`` (by attname) as loaded from the database, every other field deferred."""
     names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
     return model.from_db(None, names, [values[name] for name in names])
+
+
+def row_insert(instance: M) -> M:
+    """``instance`` (unsaved) INSERTed by one statement, its primary key read back: ``create()`` without the
+    ORM's compilation."""
+    connection = transaction.get_connection()
+    columns, values = insert_values(instance, connection)
+    sql = insert_sql(instance._meta.db_table, columns)
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(f"{sql} RETURNING {instance._meta.pk.column}", values)
+            instance.pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(sql, values)
+            instance.pk = cursor.lastrowid
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+def select_list(model: type[models.Model], alias: str) -> str:
+    """Every concrete column of ``model``, qualified by ``alias``, in the order ``instances_from_row`` reads."""
+    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+
+
+Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
+
+
+@functools.cache
+def _loaders(model: type[models.Model], vendor: str) -> tuple[tuple[str, Any, tuple[Converter, ...]], ...]:
+    connection = transaction.get_connection()
+    loaders = []
+    for field in model._meta.concrete_fields:
+        column = field.get_col(model._meta.db_table)
+        converters = (*connection.ops.get_db_converters(column), *field.get_db_converters(connection))
+        loaders.append((field.attname, column, converters))
+    return tuple(loaders)
+
+
+def instances_from_row(row: Sequence[Any], *row_models: type[models.Model]) -> list[models.Model]:
+    """The instances one row of ``select_list`` columns holds, model after model, each value converted as the
+    ORM would: ``select_related().get()`` without compiling a QuerySet."""
+    connection = transaction.get_connection()
+    instances, start = [], 0
+    for model in row_models:
+        loaders = _loaders(model, connection.vendor)
+        values = []
+        for (_attname, column, converters), value in zip(loaders, row[start : start + len(loaders)], strict=True):
+            for converter in converters:
+                value = converter(value, column, connection)
+            values.append(value)
+        instances.append(model.from_db(connection.alias, [attname for attname, _c, _v in loaders], values))
+        start += len(loaders)
+    return instances

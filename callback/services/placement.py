@@ -8,6 +8,7 @@ the attempt row, with its ActionID and ChannelIds fixed in advance, and the requ
 transaction. The task never waits for the call: the AMI listener reports what happens next.
 """
 
+import json
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -62,42 +63,60 @@ def _sticky_bound_number_id(request: CallbackRequest) -> int | None:
     return last
 
 
-def _busy_numbers(numbers: list[str]) -> set[str]:
-    """Bound numbers already on a Huibo call ring busy for a second caller: skip them without ringing.
-
-    A ring group that nobody has answered yet holds every member; once one answers, only that one.
-    """
-    busy = set(
-        CallAttempt.objects.filter(status__in=LIVE_ATTEMPT_STATUSES, enterprise_number__in=numbers).values_list(
-            "enterprise_number", flat=True
-        )
-    )
-    ringing_groups = CallAttempt.objects.filter(
-        status__in=[CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED]
-    ).exclude(ring_group=[])
-    for group in ringing_groups.values_list("ring_group", flat=True):
-        busy.update(member["number"] for member in group)
-    return busy
-
-
-_LIVE_ATTEMPTS_OF_ENTERPRISE = (
-    "SELECT COUNT(*) FROM callback_callattempt WHERE enterprise_id = %s"
-    f" AND status IN ({', '.join(['%s'] * len(LIVE_ATTEMPT_STATUSES))})"
+_REQUEST_WITH_ENTERPRISE = (
+    f"SELECT {db.select_list(CallbackRequest, 'r')}, {db.select_list(Enterprise, 'e')}"
+    f" FROM {CallbackRequest._meta.db_table} r JOIN {Enterprise._meta.db_table} e ON e.id = r.enterprise_id"
+    " WHERE r.id = %s"
 )
 
 
-def _enterprise_lock_load(enterprise_id: int) -> tuple[int, int]:
-    """Lock the enterprise's row, then read its concurrency cap and live attempts."""
-    locked = db.rows_fetch(
-        Enterprise, "SELECT id, max_concurrent_calls FROM tenants_enterprise WHERE id = %s", [enterprise_id], lock=True
-    )
-    assert locked is not None  # the request references it
-    # Counted by a statement of its own, after the lock: its snapshot then holds what the placements that had the
-    # lock before us committed (one statement would count from before it waited).
+def _request_with_enterprise(request_id: int) -> CallbackRequest:
+    """``select_related("enterprise").get(pk=…)`` in one plain statement: every placement starts here."""
     with transaction.get_connection().cursor() as cursor:
-        cursor.execute(_LIVE_ATTEMPTS_OF_ENTERPRISE, [enterprise_id, *LIVE_ATTEMPT_STATUSES])
-        (live,) = cursor.fetchone()
-    return locked.max_concurrent_calls, live
+        cursor.execute(_REQUEST_WITH_ENTERPRISE, [request_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise CallbackRequest.DoesNotExist(f"callback request {request_id}")
+    request, enterprise = db.instances_from_row(row, CallbackRequest, Enterprise)
+    assert isinstance(request, CallbackRequest) and isinstance(enterprise, Enterprise)
+    request.enterprise = enterprise
+    return request
+
+
+_RINGING = (CallAttempt.Status.PLACING.value, CallAttempt.Status.ORIGINATED.value)
+_LIVE = f"status IN ({', '.join(repr(status.value) for status in LIVE_ATTEMPT_STATUSES)})"
+
+
+def _enterprise_lock_load(enterprise_id: int, numbers: list[str]) -> tuple[int, int, set[str]]:
+    """Lock the enterprise's row, then read its concurrency cap, its live attempts and which ``numbers`` are busy.
+
+    Bound numbers already on a Huibo call ring busy for a second caller: skip them without ringing. A ring group
+    that nobody has answered yet holds every member; once one answers, only that one.
+    """
+    table, numbers_in = CallAttempt._meta.db_table, ", ".join(["%s"] * len(numbers)) or "NULL"
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"SELECT max_concurrent_calls FROM {Enterprise._meta.db_table} WHERE id = %s{db.row_lock_clause()}",
+            [enterprise_id],
+        )
+        (cap,) = cursor.fetchone()
+        # A statement of its own, after the lock: its snapshot then holds what the placements that had the lock
+        # before us committed (one statement would read from before it waited). Each branch has its own index.
+        cursor.execute(
+            f"SELECT 1, enterprise_number, status, ring_group FROM {table} WHERE enterprise_id = %s AND {_LIVE}"
+            f" UNION ALL SELECT 0, enterprise_number, status, ring_group FROM {table}"
+            f" WHERE enterprise_number IN ({numbers_in}) AND {_LIVE}"
+            f" UNION ALL SELECT 0, enterprise_number, status, ring_group FROM {table}"
+            f" WHERE status IN (%s, %s) AND ring_group <> %s",
+            [enterprise_id, *numbers, *_RINGING, "[]"],
+        )
+        rows = cursor.fetchall()
+    live = sum(own for own, _number, _status, _group in rows)
+    busy = {number for _own, number, _status, _group in rows}
+    for _own, _number, status, group in rows:
+        if status in _RINGING:  # the database hands JSON back as text (Django parses it in the field, not here)
+            busy.update(member["number"] for member in (json.loads(group) if isinstance(group, str) else group))
+    return cap, live, busy
 
 
 def _originate_request(
@@ -160,7 +179,7 @@ def attempt_place(
 ) -> CallAttempt | None:
     """Place attempt ``attempt_number`` of a request, or do nothing if that is no longer its next step."""
     now = now or timezone.now()
-    request = CallbackRequest.objects.select_related("enterprise").get(pk=request_id)
+    request = _request_with_enterprise(request_id)
     order = CallOrder(request.call_order)
     status = Status(request.status)
     if request.attempts_made != attempt_number - 1 or Event.PLACE not in allowed_events(status, order):
@@ -181,15 +200,10 @@ def attempt_place(
 
     # Metrics of the moves go out after the commit, not from inside the enterprise's critical section.
     with metrics.batched(), transaction.atomic():
-        enabled = [
-            Candidate(b.pk, b.number, b.effective_ring_timeout)
-            for b in tenant_selectors.bound_numbers_of(enterprise=enterprise, enabled_only=True).select_related(
-                "enterprise"
-            )
-        ]
+        enabled = [Candidate(*number) for number in tenant_selectors.numbers_to_dial(enterprise=enterprise)]
         # The enterprise's placements queue on its row from here to the commit: the cap and the busy numbers below
         # hold only because they do. Only what needs that is read after it.
-        cap, live = _enterprise_lock_load(enterprise.pk)
+        cap, live, busy_numbers = _enterprise_lock_load(enterprise.pk, [c.number for c in enabled])
         if live >= cap:
             _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
             return None
@@ -202,11 +216,7 @@ def attempt_place(
             rotation=request.pk,
             sticky_bound_number_id=_sticky_bound_number_id(request),
         )
-        offer = offerable(
-            ordered,
-            already_offered=set(request.hunted_numbers),
-            busy_numbers=_busy_numbers([c.number for c in enabled]),
-        )
+        offer = offerable(ordered, already_offered=set(request.hunted_numbers), busy_numbers=busy_numbers)
         if not offer:
             # Every number not yet offered is on another Huibo call: wait for one to free up.
             _wait_or_fail(request, reason=Reason.ALL_LINES_BUSY, until=now + LINES_BUSY_RETRY, now=now)
@@ -235,22 +245,24 @@ def attempt_place(
             billing_services.call_release(reservation_key=f"{call_id}-1")
             request_transition(request=request, event=Event.FAIL, reason=Reason.NO_NODE_AVAILABLE, now=now)
             return None
-        attempt = CallAttempt.objects.create(
-            request=request,
-            enterprise=enterprise,
-            number=attempt_number,
-            node=node,
-            bound_number_id=candidate.bound_number_id,
-            enterprise_number=candidate.number,
-            ring_group=[{"bound_number_id": m.bound_number_id, "number": m.number} for m in group]
-            if len(group) > 1
-            else [],
-            visitor_number=request.visitor_number,
-            action_id=f"huibo-{call_id}",
-            channel_id=f"{call_id}-1",
-            other_channel_id=f"{call_id}-2",
-            max_seconds=max_seconds,
-            originate_sent_at=now,
+        attempt = db.row_insert(
+            CallAttempt(
+                request=request,
+                enterprise=enterprise,
+                number=attempt_number,
+                node=node,
+                bound_number_id=candidate.bound_number_id,
+                enterprise_number=candidate.number,
+                ring_group=[{"bound_number_id": m.bound_number_id, "number": m.number} for m in group]
+                if len(group) > 1
+                else [],
+                visitor_number=request.visitor_number,
+                action_id=f"huibo-{call_id}",
+                channel_id=f"{call_id}-1",
+                other_channel_id=f"{call_id}-2",
+                max_seconds=max_seconds,
+                originate_sent_at=now,
+            )
         )
         moved = request_transition(
             request=request,
