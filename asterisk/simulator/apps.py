@@ -31,6 +31,17 @@ PLAYBACK_SECONDS = 1.0
 KEYPRESS_SECONDS = 1.0
 
 
+# Variables pbx.c reads off the channel itself rather than its variable list.
+_SPECIAL_VARIABLES: dict[str, Callable[[Channel], str]] = {
+    "EXTEN": lambda chan: chan.exten,
+    "CONTEXT": lambda chan: chan.context,
+    "PRIORITY": lambda chan: str(chan.priority),
+    "CHANNEL": lambda chan: chan.name,
+    "UNIQUEID": lambda chan: chan.uniqueid,
+    "HANGUPCAUSE": lambda chan: str(chan.hangup_cause),
+}
+
+
 class PbxThread:
     """One channel running dialplan from its context/exten/priority."""
 
@@ -44,18 +55,8 @@ class PbxThread:
         self.on_interrupt: Callable[[], None] | None = None
 
     def lookup(self, name: str) -> str:
-        chan = self.chan
-        special = {
-            "EXTEN": chan.exten,
-            "CONTEXT": chan.context,
-            "PRIORITY": str(chan.priority),
-            "CHANNEL": chan.name,
-            "UNIQUEID": chan.uniqueid,
-            "HANGUPCAUSE": str(chan.hangup_cause),
-        }
-        if name in special:
-            return special[name]
-        return chan.getvar(name)
+        special = _SPECIAL_VARIABLES.get(name)
+        return special(self.chan) if special is not None else self.chan.getvar(name)
 
     def run(self) -> None:
         chan = self.chan

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class Subscriber(Protocol):
-    def deliver(self, event_class: str, data: bytes) -> None: ...
+    def deliver(self, events: Sequence[tuple[str, bytes]]) -> None:
+        """The encoded events of one burst, each with its event class, in order."""
 
 
 @dataclass
@@ -80,6 +81,7 @@ class EventBus:
             interleaving = self.interleaving
             keys = [interleaving.key(e.name, e.fields if e.device is None else [("Device", e.device)]) for e in events]
             events = interleaving.order(events, keys)
+        encoded: list[tuple[str, bytes]] = []
         for event in events:
             if event.opens is not None:
                 self._open_pairs.setdefault(event.opens.device, set()).add(event.opens.number)
@@ -98,5 +100,7 @@ class EventBus:
             if self.history is not None:
                 self.history.append(event)
             data = encode([("Event", event.name), ("Privilege", event.privilege), *fields])
-            for subscriber in list(self.subscribers):
-                subscriber.deliver(event.event_class, data)
+            encoded.append((event.event_class, data))
+        # a burst at a time: one socket write per session for all of it, not one per event
+        for subscriber in list(self.subscribers):
+            subscriber.deliver(encoded)

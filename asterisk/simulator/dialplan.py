@@ -12,8 +12,9 @@ substitution (``${VAR}``, ``${VAR:offset:length}``, the functions ``FILTER``, ``
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,7 @@ class Context:
         else:
             self._literal.setdefault(exten, []).append(priority)
 
-    def lookup(self, exten: str) -> list[Priority] | None:
+    def lookup(self, exten: str) -> Sequence[Priority] | None:
         if exten in self._literal:
             return self._literal[exten]
         for compiled, priorities in self._patterns:
@@ -104,11 +105,11 @@ class Context:
 class GeneratedContext(Context):
     """A context whose extensions a function writes (the simulated trunk)."""
 
-    def __init__(self, name: str, make: Callable[[str], list[Priority] | None]) -> None:
+    def __init__(self, name: str, make: Callable[[str], Sequence[Priority] | None]) -> None:
         super().__init__(name)
         self._make = make
 
-    def lookup(self, exten: str) -> list[Priority] | None:
+    def lookup(self, exten: str) -> Sequence[Priority] | None:
         return self._make(exten)
 
 
@@ -209,9 +210,36 @@ def _split_app(text: str) -> tuple[str, str]:
 Lookup = Callable[[str], str]
 
 
+@dataclass(frozen=True)
+class _Expansion:
+    """``${...}`` (``variable``) or ``$[...]``, whose inside is itself substituted first."""
+
+    variable: bool
+    inner: tuple[str | _Expansion, ...]
+
+
 def substitute(text: str, lookup: Lookup) -> str:
+    if "$" not in text:
+        return text
+    return _expand(_template(text), lookup)
+
+
+def _expand(template: tuple[str | _Expansion, ...], lookup: Lookup) -> str:
     out: list[str] = []
-    i = 0
+    for part in template:
+        if isinstance(part, str):
+            out.append(part)
+        else:
+            inner = _expand(part.inner, lookup)
+            out.append(_variable(inner, lookup) if part.variable else evaluate(inner))
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(text: str) -> tuple[str | _Expansion, ...]:
+    """``text`` split into literal runs and expansions, once per priority's data rather than once per call."""
+    parts: list[str | _Expansion] = []
+    literal_from = i = 0
     while i < len(text):
         if text.startswith("${", i) or text.startswith("$[", i):
             opener, closer = text[i + 1], "}" if text[i + 1] == "{" else "]"
@@ -222,17 +250,22 @@ def substitute(text: str, lookup: Lookup) -> str:
                 elif text[j] == closer:
                     depth -= 1
                 j += 1
-            inner = substitute(text[i + 2 : j - 1], lookup)
-            out.append(_variable(inner, lookup) if opener == "{" else evaluate(inner))
-            i = j
+            if literal_from < i:
+                parts.append(text[literal_from:i])
+            parts.append(_Expansion(opener == "{", _template(text[i + 2 : j - 1])))
+            literal_from = i = j
         else:
-            out.append(text[i])
             i += 1
-    return "".join(out)
+    if literal_from < len(text):
+        parts.append(text[literal_from:])
+    return tuple(parts)
+
+
+_FUNCTION_CALL = re.compile(r"([A-Z_]+)\((.*)\)", re.S)
 
 
 def _variable(expr: str, lookup: Lookup) -> str:
-    func = re.fullmatch(r"([A-Z_]+)\((.*)\)", expr, re.S)
+    func = _FUNCTION_CALL.fullmatch(expr)
     if func:
         return _function(func.group(1), func.group(2), lookup)
     name, *rest = expr.split(":")
@@ -414,7 +447,10 @@ DEFAULT_RING_SECONDS = 2
 DEFAULT_TALK_SECONDS = 60
 
 
-def outbound_phone(exten: str) -> list[Priority] | None:
+# A call looks its numbers up at every priority and every device state change: each number's steps are built once
+# (enough entries for the numbers of a few thousand calls in flight).
+@functools.lru_cache(maxsize=4096)
+def outbound_phone(exten: str) -> tuple[Priority, ...] | None:
     """[huibo-outbound] in the simulator: the far end behaves as the ``[phones]`` code in its last four digits.
 
     ``…10XX`` talks XX s · ``…1100`` and ``…1300`` stay up · ``…1200`` answers and hangs up at once ·
@@ -426,8 +462,8 @@ def outbound_phone(exten: str) -> list[Priority] | None:
     code = exten[-4:]
     label = f"huibo-outbound {exten}"
 
-    def steps(*items: tuple[str, str]) -> list[Priority]:
-        return [Priority(number=n, app=app, data=data) for n, (app, data) in enumerate(items, start=1)]
+    def steps(*items: tuple[str, str]) -> tuple[Priority, ...]:
+        return tuple(Priority(number=n, app=app, data=data) for n, (app, data) in enumerate(items, start=1))
 
     if re.fullmatch(r"10\d\d", code):
         talk = code[2:]

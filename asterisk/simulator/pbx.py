@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -55,6 +55,9 @@ CDR = "cdr,all"
 SOFTHANGUP_NORMAL = 16
 SOFTHANGUP_SHUTDOWN = 4
 
+# Pbx.later() drops fired and cancelled timers from its list (kept for reset and shutdown) past this many.
+_TIMERS_PRUNED_FROM = 256
+
 
 @dataclass
 class PbxSettings:
@@ -80,7 +83,9 @@ class Pbx:
         self.bus = bus
         self.settings = settings or PbxSettings()
         self.contexts = dialplan.load(self.settings.production_dialplan)
-        self.channels: list[Channel] = []
+        self.channels: dict[str, Channel] = {}  # live channels by name, oldest first
+        # Live channels by Uniqueid. A list, as a generated Uniqueid could repeat one an Originate chose.
+        self._by_uniqueid: dict[str, list[Channel]] = {}
         self.owners: dict[str, Owner] = {}
         self.threads: dict[str, PbxThread] = {}
         self.dialers: dict[str, Dialer] = {}  # caller channel name -> its running Dial()
@@ -98,7 +103,9 @@ class Pbx:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        self._prune_timers_at = _TIMERS_PRUNED_FROM
         self.channels.clear()
+        self._by_uniqueid.clear()
         self.owners.clear()
         self.threads.clear()
         self.dialers.clear()
@@ -124,8 +131,11 @@ class Pbx:
     def later(self, delay: float, fn: Callable[[], None]) -> Timer:
         timer = self.clock.call_later(delay, fn)
         self._timers.append(timer)
-        if len(self._timers) > 256:
+        if len(self._timers) > self._prune_timers_at:
             self._timers = [t for t in self._timers if not t.cancelled and t.when >= self.clock.now]
+            # next prune once the list has doubled: with thousands of calls in flight (each holding a live
+            # timer) a fixed threshold would scan every timer on every new one
+            self._prune_timers_at = max(_TIMERS_PRUNED_FROM, 2 * len(self._timers))
         return timer
 
     @property
@@ -135,16 +145,11 @@ class Pbx:
         return int((self.clock.now - self.booted_at) * self.clock.time_scale)
 
     def find(self, name: str) -> Channel | None:
-        for chan in self.channels:
-            if chan.name == name:
-                return chan
-        return None
+        return self.channels.get(name)
 
     def uniqueid_in_use(self, uniqueid: str) -> Channel | None:
-        for chan in self.channels:
-            if chan.uniqueid == uniqueid:
-                return chan
-        return None
+        same = self._by_uniqueid.get(uniqueid)
+        return same[0] if same else None
 
     # -- events ----------------------------------------------------------------------------------------
 
@@ -210,7 +215,7 @@ class Pbx:
                 device_invalid=self.contexts_lookup(chan.pair.context, chan.pair.exten) is None,
             )
 
-    def contexts_lookup(self, context: str, exten: str) -> list[dialplan.Priority] | None:
+    def contexts_lookup(self, context: str, exten: str) -> Sequence[dialplan.Priority] | None:
         ctx = self.contexts.get(context)
         return ctx.lookup(exten) if ctx is not None else None
 
@@ -234,7 +239,8 @@ class Pbx:
         pair = LocalPair(number, exten, context, one, two)
         one.pair = two.pair = pair
         for chan in (one, two):
-            self.channels.append(chan)
+            self.channels[chan.name] = chan
+            self._by_uniqueid.setdefault(chan.uniqueid, []).append(chan)
             self.cdrs[chan.name] = [CdrRecord(chan, start=now)]
             chan.cached_snapshot = live_snapshot(chan, self.settings.channelvars)
             self.emit("Newchannel", self.snap(chan), opens=pair if chan is one else None)
@@ -326,7 +332,11 @@ class Pbx:
             closes=chan.pair,
         )
         self.device_state(chan)
-        self.channels.remove(chan)
+        del self.channels[chan.name]
+        same = self._by_uniqueid[chan.uniqueid]
+        same.remove(chan)
+        if not same:
+            del self._by_uniqueid[chan.uniqueid]
         self.threads.pop(chan.name, None)
         self.owners.pop(chan.name, None)
         self.dialers.pop(chan.name, None)
@@ -383,7 +393,7 @@ class Pbx:
         its own thread tears it down. The causes are those of that moment: a telephone's ;2 half ends with
         cause 0 even when its partner's hangup reaches it later."""
         self.shutting_down = True
-        live = list(self.channels)
+        live = list(self.channels.values())
         dialplan_halves = [
             c
             for c in live

@@ -215,7 +215,7 @@ class AmiServer:
     # -- introspection ---------------------------------------------------------------------------------
 
     def channel_names(self) -> list[str]:
-        return [c.name for c in self.pbx.channels]
+        return list(self.pbx.channels)
 
     def describe(self) -> list[tuple[str, str]]:
-        return [(c.name, STATE_DESC[c.state]) for c in self.pbx.channels]
+        return [(c.name, STATE_DESC[c.state]) for c in self.pbx.channels.values()]

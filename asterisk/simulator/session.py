@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .channels import Channel
@@ -120,10 +121,13 @@ class AmiSession(asyncio.Protocol):
 
     # -- events ---------------------------------------------------------------------------------------
 
-    def deliver(self, event_class: str, data: bytes) -> None:
-        if self.user is None or event_class not in self.user.read or event_class not in self.event_mask:
+    def deliver(self, events: Sequence[tuple[str, bytes]]) -> None:
+        if self.user is None:
             return
-        self.write(data)
+        read, mask = self.user.read, self.event_mask
+        data = b"".join([event for event_class, event in events if event_class in read and event_class in mask])
+        if data:
+            self.write(data)
 
     # -- actions --------------------------------------------------------------------------------------
 
@@ -319,7 +323,7 @@ class AmiSession(asyncio.Protocol):
 
     async def action_coreshowchannels(self, action: Action) -> None:
         pbx = self.server.pbx
-        channels = list(pbx.channels)
+        channels = list(pbx.channels.values())
         self.write(_list_start(action.action_id, "Channels will follow"))
         id_fields: Fields = [("ActionID", action.action_id)] if action.action_id is not None else []
         for chan in channels:
@@ -345,7 +349,7 @@ class AmiSession(asyncio.Protocol):
     async def action_status(self, action: Action) -> None:
         pbx = self.server.pbx
         wanted = action.get("Channel")
-        channels = [c for c in pbx.channels if not wanted or c.name == wanted]
+        channels = [c for c in pbx.channels.values() if not wanted or c.name == wanted]
         if wanted and not channels:
             self.write(response("Error", action.action_id, "No such channel"))
             return
