@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class Subscriber(Protocol):
+    def reads(self, event_class: str) -> bool: ...
+
     def deliver(self, events: Sequence[tuple[str, bytes]]) -> None:
         """The encoded events of one burst, each with its event class, in order."""
 
@@ -72,6 +74,12 @@ class EventBus:
                 events, self._burst = self._burst or [], None
                 if events:
                     self._write(events)
+
+    def delivers(self, event_class: str) -> bool:
+        """Whether an event of this class would be seen at all: by a session, the history or an interleaving."""
+        if self.history is not None or self.interleaving is not None:
+            return True
+        return any(subscriber.reads(event_class) for subscriber in self.subscribers)
 
     def reset_devices(self) -> None:
         self._open_pairs.clear()

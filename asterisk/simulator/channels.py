@@ -8,6 +8,7 @@ manager.conf's ``channelvars``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from .protocol import Fields
@@ -87,7 +88,7 @@ class Channel:
     # The snapshot a VarSet reuses until the channel publishes a fresh one: stasis caches the latest
     # snapshot, and the recordings show variables copied onto a brand-new channel reported with the
     # snapshot of its Newchannel (ChanVariable still empty).
-    cached_snapshot: dict[str, str] | None = None
+    cached_snapshot: Fields | None = None
     # Set when the last party of a bridge or dial has to know this channel went away.
     hangup_requested: bool = False
     # MixMonitor ran on this channel: its bridged call is recorded (Pbx.maybe_record).
@@ -113,8 +114,11 @@ class Channel:
         ast_channel_inherit_variables() appends. The order decides how Local copies them to ;2."""
         stripped = name.lstrip("_")
         var = Variable(value=value, inherit=min(2, len(name) - len(stripped)))
-        rest = {k: v for k, v in self.variables.items() if k != stripped}
-        self.variables = {**rest, stripped: var} if at_tail else {stripped: var, **rest}
+        self.variables.pop(stripped, None)
+        if at_tail:
+            self.variables[stripped] = var
+        else:
+            self.variables = {stripped: var, **self.variables}
 
     def inheritable(self) -> list[tuple[str, Variable]]:
         """Variables a channel this one dials gets (``_X`` loses a level, ``__X`` keeps it)."""
@@ -142,34 +146,6 @@ class LocalPair:
         return f"Local/{self.exten}@{self.context}"
 
 
-def snapshot(chan: Channel, channelvars: list[str], prefix: str = "") -> Fields:
-    """The channel fields of a channel event (manager_build_channel_state_string), with an optional prefix."""
-    values = live_snapshot(chan, channelvars)
-    return snapshot_from(values, channelvars, prefix)
-
-
-def live_snapshot(chan: Channel, channelvars: list[str]) -> dict[str, str]:
-    values = {
-        "Channel": chan.name,
-        "ChannelState": str(chan.state),
-        "ChannelStateDesc": STATE_DESC.get(chan.state, "Unknown"),
-        "CallerIDNum": chan.cid_num or UNKNOWN,
-        "CallerIDName": chan.cid_name or UNKNOWN,
-        "ConnectedLineNum": chan.connected_num or UNKNOWN,
-        "ConnectedLineName": chan.connected_name or UNKNOWN,
-        "Language": "en",
-        "AccountCode": "",
-        "Context": chan.context,
-        "Exten": chan.exten,
-        "Priority": str(chan.priority),
-        "Uniqueid": chan.uniqueid,
-        "Linkedid": chan.linkedid,
-    }
-    for var in channelvars:
-        values[f"ChanVariable:{var}"] = chan.getvar(var)
-    return values
-
-
 _SNAPSHOT_KEYS = (
     "Channel",
     "ChannelState",
@@ -188,8 +164,30 @@ _SNAPSHOT_KEYS = (
 )
 
 
-def snapshot_from(values: dict[str, str], channelvars: list[str], prefix: str = "") -> Fields:
-    fields: Fields = [(prefix + key, values[key]) for key in _SNAPSHOT_KEYS]
-    for var in channelvars:
-        fields.append((prefix + "ChanVariable", f"{var}={values.get(f'ChanVariable:{var}', '')}"))
+@functools.cache
+def _snapshot_keys(prefix: str) -> tuple[tuple[str, ...], str]:
+    return tuple(prefix + key for key in _SNAPSHOT_KEYS), prefix + "ChanVariable"
+
+
+def snapshot(chan: Channel, channelvars: list[str], prefix: str = "") -> Fields:
+    """The channel fields of a channel event (manager_build_channel_state_string), with an optional prefix."""
+    keys, chan_variable = _snapshot_keys(prefix)
+    values = (
+        chan.name,
+        str(chan.state),
+        STATE_DESC.get(chan.state, "Unknown"),
+        chan.cid_num or UNKNOWN,
+        chan.cid_name or UNKNOWN,
+        chan.connected_num or UNKNOWN,
+        chan.connected_name or UNKNOWN,
+        "en",
+        "",
+        chan.context,
+        chan.exten,
+        str(chan.priority),
+        chan.uniqueid,
+        chan.linkedid,
+    )
+    fields = list(zip(keys, values, strict=True))
+    fields += [(chan_variable, f"{var}={chan.getvar(var)}") for var in channelvars]
     return fields

@@ -33,9 +33,7 @@ from .channels import (
     Channel,
     LocalPair,
     cause_text,
-    live_snapshot,
     snapshot,
-    snapshot_from,
 )
 from .clock import Clock, Timer
 from .protocol import Fields
@@ -180,6 +178,8 @@ class Pbx:
     ) -> None:
         """An event about one channel: its snapshot, then ``extra``. It publishes a fresh snapshot."""
         chan.cached_snapshot = None
+        if closes is None and not self.bus.delivers(privilege.split(",", 1)[0]):
+            return  # nobody would see it (production's AMI user reads no dialplan events): skip building it
         self.emit(name, [*self.snap(chan), *(extra or [])], privilege, closes=closes)
 
     def newexten(self, chan: Channel, app: str, data: str) -> None:
@@ -191,9 +191,10 @@ class Pbx:
     def set_var(self, chan: Channel, name: str, value: str, at_tail: bool = False) -> None:
         """Set(): the VarSet carries the channel's last published snapshot (see Channel.cached_snapshot)."""
         chan.setvar(name, value, at_tail)
-        cv = self.settings.channelvars
-        values = chan.cached_snapshot if chan.cached_snapshot is not None else live_snapshot(chan, cv)
-        self.emit("VarSet", [*snapshot_from(values, cv), ("Variable", name), ("Value", value)], DIALPLAN)
+        if not self.bus.delivers("dialplan"):
+            return
+        published = chan.cached_snapshot if chan.cached_snapshot is not None else self.snap(chan)
+        self.emit("VarSet", [*published, ("Variable", name), ("Value", value)], DIALPLAN)
 
     def new_state(self, chan: Channel, state: int) -> None:
         chan.state = state
@@ -242,9 +243,8 @@ class Pbx:
             self.channels[chan.name] = chan
             self._by_uniqueid.setdefault(chan.uniqueid, []).append(chan)
             self.cdrs[chan.name] = [CdrRecord(chan, start=now)]
-            chan.cached_snapshot = live_snapshot(chan, self.settings.channelvars)
-            self.emit("Newchannel", self.snap(chan), opens=pair if chan is one else None)
-            chan.cached_snapshot = live_snapshot(chan, self.settings.channelvars)
+            chan.cached_snapshot = self.snap(chan)
+            self.emit("Newchannel", chan.cached_snapshot, opens=pair if chan is one else None)
         return pair
 
     def set_callerid(self, chan: Channel, num: str, name: str, connected: tuple[str, str] | None) -> None:

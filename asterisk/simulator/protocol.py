@@ -17,7 +17,7 @@ Fields = list[tuple[str, str]]
 
 def encode(fields: Iterable[tuple[str, str]]) -> bytes:
     """One AMI message: ``Key: Value\\r\\n`` per field and the closing ``\\r\\n``."""
-    return "".join(f"{key}: {value}\r\n" for key, value in fields).encode() + b"\r\n"
+    return "".join([f"{key}: {value}\r\n" for key, value in fields]).encode() + b"\r\n"
 
 
 @dataclass

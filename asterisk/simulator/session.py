@@ -121,11 +121,11 @@ class AmiSession(asyncio.Protocol):
 
     # -- events ---------------------------------------------------------------------------------------
 
+    def reads(self, event_class: str) -> bool:
+        return self.user is not None and event_class in self.user.read and event_class in self.event_mask
+
     def deliver(self, events: Sequence[tuple[str, bytes]]) -> None:
-        if self.user is None:
-            return
-        read, mask = self.user.read, self.event_mask
-        data = b"".join([event for event_class, event in events if event_class in read and event_class in mask])
+        data = b"".join([event for event_class, event in events if self.reads(event_class)])
         if data:
             self.write(data)
 
