@@ -147,6 +147,7 @@ class CallbackEvent(models.Model):
 
 # The values of LIVE_ATTEMPT_STATUSES (below, once CallAttempt.Status exists), for CallAttempt's partial indexes.
 _LIVE = ("placing", "originated", "first_answered", "connected")
+_RINGING = _LIVE[:2]
 
 
 class CallAttempt(models.Model):
@@ -192,6 +193,13 @@ class CallAttempt(models.Model):
         indexes = [
             models.Index(fields=[field], condition=models.Q(status__in=_LIVE), name=f"attempt_live_{name}")
             for field, name in (("enterprise", "enterprise"), ("node", "node"), ("enterprise_number", "number"))
+        ] + [
+            # The ring groups still ringing, on any enterprise: each holds all its members busy.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status__in=_RINGING) & ~models.Q(ring_group=[]),
+                name="attempt_ringing_group",
+            )
         ]
 
     def __str__(self) -> str:

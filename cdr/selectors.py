@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from cdr.models import CallDetailRecord, CallSummary, RecordingSetting
+from huibo import prepared
 from tenants.models import Enterprise
 
 _HUNDRED = Decimal(100)
@@ -75,8 +76,10 @@ def recording_enabled(*, enterprise: Enterprise) -> bool:
     """For the engine: set the channel variable HUIBO_RECORD=1 on the Originate when this is True."""
     # A plain statement: the engine asks for every call it places.
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {RecordingSetting._meta.db_table} WHERE enterprise_id = %s AND enabled", [enterprise.pk]
+        prepared.execute(
+            cursor,
+            f"SELECT 1 FROM {RecordingSetting._meta.db_table} WHERE enterprise_id = %s AND enabled",
+            [enterprise.pk],
         )
         return cursor.fetchone() is not None
 

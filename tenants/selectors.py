@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.db.models import QuerySet
 
+from huibo import prepared
 from tenants.models import BoundNumber, Enterprise, Holiday, Membership, WorkingHours
 
 # How far ahead to look for the next opening before concluding there is none
@@ -35,7 +36,8 @@ def numbers_to_dial(*, enterprise: Enterprise) -> list[tuple[int, str, int]]:
     One plain statement: the engine reads this for every call it places.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             f"SELECT id, number, ring_timeout_seconds FROM {BoundNumber._meta.db_table}"
             " WHERE enterprise_id = %s AND enabled ORDER BY priority, id",
             [enterprise.pk],

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from callback.ami.client import RESTART_MARGIN_SECONDS
 from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt, NodeCallsEnded
-from huibo import db
+from huibo import db, prepared
 from huibo.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def node_slot_take() -> AsteriskNode | None:
     """
     for _try in range(3):  # another placement may have filled the chosen node meanwhile: choose again
         with connection.cursor() as cursor:
-            cursor.execute(_TAKE_SLOT, [AsteriskNode.AmiState.DOWN])
+            prepared.execute(cursor, _TAKE_SLOT, [AsteriskNode.AmiState.DOWN.value])
             row = cursor.fetchone()
         if row is not None:
             columns = ("id", "name", "host", "port", "username", "secret")
@@ -150,7 +150,7 @@ def node_slot_take() -> AsteriskNode | None:
 def node_slot_release(*, node_id: int) -> None:
     """The attempt holding a slot on the node has ended; in the transaction that ends it."""
     with connection.cursor() as cursor:
-        cursor.execute(_RELEASE_SLOT, [node_id])
+        prepared.execute(cursor, _RELEASE_SLOT, [node_id])
 
 
 def node_slots_reconcile() -> int:

@@ -11,6 +11,7 @@ transaction. The task never waits for the call: the AMI listener reports what ha
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -27,7 +28,7 @@ from callback.services import nodes as node_services
 from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
 from callback.statemachine import CallOrder, Event, Status, allowed_events
 from cdr import selectors as cdr_selectors
-from huibo import db
+from huibo import db, prepared
 from huibo.errors import ApplicationError
 from integrations import metrics
 from tenants import selectors as tenant_selectors
@@ -73,7 +74,7 @@ _REQUEST_WITH_ENTERPRISE = (
 def _request_with_enterprise(request_id: int) -> CallbackRequest:
     """``select_related("enterprise").get(pk=…)`` in one plain statement: every placement starts here."""
     with transaction.get_connection().cursor() as cursor:
-        cursor.execute(_REQUEST_WITH_ENTERPRISE, [request_id])
+        prepared.execute(cursor, _REQUEST_WITH_ENTERPRISE, [request_id])
         row = cursor.fetchone()
     if row is None:
         raise CallbackRequest.DoesNotExist(f"callback request {request_id}")
@@ -84,7 +85,12 @@ def _request_with_enterprise(request_id: int) -> CallbackRequest:
 
 
 _RINGING = (CallAttempt.Status.PLACING.value, CallAttempt.Status.ORIGINATED.value)
-_LIVE = f"status IN ({', '.join(repr(status.value) for status in LIVE_ATTEMPT_STATUSES)})"
+
+
+def _status_in(statuses: Sequence[str]) -> str:
+    # Constants, not parameters: the partial indexes' conditions, which a prepared statement's plan must match.
+    quoted = ", ".join(f"'{status}'" for status in statuses)
+    return f"status IN ({quoted})"
 
 
 def _enterprise_lock_load(enterprise_id: int, numbers: list[str]) -> tuple[int, int, set[str]]:
@@ -93,22 +99,24 @@ def _enterprise_lock_load(enterprise_id: int, numbers: list[str]) -> tuple[int, 
     Bound numbers already on a Huibo call ring busy for a second caller: skip them without ringing. A ring group
     that nobody has answered yet holds every member; once one answers, only that one.
     """
-    table, numbers_in = CallAttempt._meta.db_table, ", ".join(["%s"] * len(numbers)) or "NULL"
+    table, live_now = CallAttempt._meta.db_table, _status_in(LIVE_ATTEMPT_STATUSES)
     with transaction.get_connection().cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             f"SELECT max_concurrent_calls FROM {Enterprise._meta.db_table} WHERE id = %s{db.row_lock_clause()}",
             [enterprise_id],
         )
         (cap,) = cursor.fetchone()
         # A statement of its own, after the lock: its snapshot then holds what the placements that had the lock
         # before us committed (one statement would read from before it waited). Each branch has its own index.
-        cursor.execute(
-            f"SELECT 1, enterprise_number, status, ring_group FROM {table} WHERE enterprise_id = %s AND {_LIVE}"
+        prepared.execute(
+            cursor,
+            f"SELECT 1, enterprise_number, status, ring_group FROM {table} WHERE enterprise_id = %s AND {live_now}"
             f" UNION ALL SELECT 0, enterprise_number, status, ring_group FROM {table}"
-            f" WHERE enterprise_number IN ({numbers_in}) AND {_LIVE}"
+            f" WHERE enterprise_number IN ({', '.join(['%s'] * len(numbers)) or 'NULL'}) AND {live_now}"
             f" UNION ALL SELECT 0, enterprise_number, status, ring_group FROM {table}"
-            f" WHERE status IN (%s, %s) AND ring_group <> %s",
-            [enterprise_id, *numbers, *_RINGING, "[]"],
+            f" WHERE {_status_in(_RINGING)} AND ring_group <> '[]'",
+            [enterprise_id, *numbers],
         )
         rows = cursor.fetchall()
     live = sum(own for own, _number, _status, _group in rows)
