@@ -53,6 +53,9 @@ class PbxThread:
         self.timer: Timer | None = None
         self.finished = False
         self.on_interrupt: Callable[[], None] | None = None
+        # the priorities of the extension the channel is in, by number (looked up again after a Goto)
+        self._extension: tuple[str, str] | None = None
+        self._priorities: dict[int, dialplan.Priority] = {}
 
     def lookup(self, name: str) -> str:
         special = _SPECIAL_VARIABLES.get(name)
@@ -64,8 +67,7 @@ class PbxThread:
         while not self.finished:
             if not chan.alive:
                 return
-            priorities = pbx.contexts_lookup(chan.context, chan.exten) or []
-            prio = next((p for p in priorities if p.number == chan.priority), None)
+            prio = self._priority()
             if prio is None:
                 self.end()  # autofallthrough: off the end of the extension means hang up
                 return
@@ -80,6 +82,15 @@ class PbxThread:
             if result == CONTINUE:
                 chan.priority += 1
             # else: a jump already set chan.priority
+
+    def _priority(self) -> dialplan.Priority | None:
+        chan = self.chan
+        extension = (chan.context, chan.exten)
+        if extension != self._extension:
+            self._extension = extension
+            # reversed: of two priorities with one number the first wins
+            self._priorities = {p.number: p for p in reversed(self.pbx.contexts_lookup(*extension) or [])}
+        return self._priorities.get(chan.priority)
 
     def resume(self) -> None:
         self.timer = None

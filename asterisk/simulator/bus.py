@@ -52,6 +52,7 @@ class EventBus:
     _burst: list[Event] | None = None
     _depth: int = 0
     _open_pairs: dict[str, set[int]] = field(default_factory=dict)
+    _read_in_burst: dict[str, bool] = field(default_factory=dict)  # delivers(), per event class
     history: list[Event] | None = None  # when a list, every written event is appended (tests)
 
     def emit(self, event: Event) -> None:
@@ -72,6 +73,7 @@ class EventBus:
             self._depth -= 1
             if self._depth == 0:
                 events, self._burst = self._burst or [], None
+                self._read_in_burst.clear()
                 if events:
                     self._write(events)
 
@@ -79,7 +81,14 @@ class EventBus:
         """Whether an event of this class would be seen at all: by a session, the history or an interleaving."""
         if self.history is not None or self.interleaving is not None:
             return True
-        return any(subscriber.reads(event_class) for subscriber in self.subscribers)
+        read = self._read_in_burst.get(event_class)
+        if read is None:
+            read = any(subscriber.reads(event_class) for subscriber in self.subscribers)
+            if self._depth:
+                # no session logs in, changes its event mask or goes away during a burst (it never yields to
+                # the loop): ask them once per class and burst
+                self._read_in_burst[event_class] = read
+        return read
 
     def reset_devices(self) -> None:
         self._open_pairs.clear()

@@ -17,7 +17,8 @@ Fields = list[tuple[str, str]]
 
 def encode(fields: Iterable[tuple[str, str]]) -> bytes:
     """One AMI message: ``Key: Value\\r\\n`` per field and the closing ``\\r\\n``."""
-    return "".join([f"{key}: {value}\r\n" for key, value in fields]).encode() + b"\r\n"
+    text = "\r\n".join(map(": ".join, fields))  # the quickest way there: every event goes through it
+    return (text + "\r\n\r\n").encode() if text else b"\r\n"
 
 
 @dataclass
