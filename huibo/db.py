@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from django.db import models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from huibo import prepared
+
 M = TypeVar("M", bound=models.Model)
 
 
@@ -49,7 +51,7 @@ def _update(
 
 def _run(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        prepared.execute(cursor, sql, params)
         return int(cursor.rowcount)
 
 
@@ -91,25 +93,43 @@ def row_update_recorded(
     return bool(_run(connection, f"WITH changed AS ({update} RETURNING 1) {select}", update_params + record_params))
 
 
-def rows_fetch(model: type[M], sql: str, params: Sequence[object], *, lock: bool = False) -> M | None:
-    """The first row of a SELECT on ``model``'s table as an instance, its values converted as the ORM would.
+def row_fetch(sql: str, params: Sequence[object]) -> Sequence[Any] | None:
+    """The first row of a SELECT, or None."""
+    with transaction.get_connection().cursor() as cursor:
+        prepared.execute(cursor, sql, params)
+        row: Sequence[Any] | None = cursor.fetchone()
+        return row
 
-    Columns the SELECT does not name are deferred (read on first access); extra columns become attributes, as
-    the database returned them. ``lock`` row-locks what it read (``row_lock_clause``).
+
+def row_update_fetch(
+    model: type[models.Model], *, where: Mapping[str, object], values: Mapping[str, object], select: str
+) -> Sequence[Any] | None:
+    """``rows_update`` of the one row ``where`` names and, only if it changed, the first row of ``select`` run on
+    that row as it is now, which the SELECT reads under the name ``changed``; None when nothing changed.
+
+    One round trip on PostgreSQL (a data-modifying CTE); SQLite has no such CTE and runs an UPDATE … RETURNING,
+    then the SELECT on the row it changed. The caller's transaction makes them one.
     """
-    if lock:
-        sql += row_lock_clause()
-    return next(iter(model._default_manager.raw(sql, params)), None)
+    connection = transaction.get_connection()
+    update, params = _update(connection, model, where, values)
+    if connection.vendor == "postgresql":
+        return row_fetch(f"WITH changed AS ({update} RETURNING *) {select}", params)
+    pk = model._meta.pk.column
+    changed = row_fetch(f"{update} RETURNING {pk}", params)
+    if changed is None:
+        return None
+    return row_fetch(f"WITH changed AS (SELECT * FROM {model._meta.db_table} WHERE {pk} = %s) {select}", changed)
 
 
-def row_lock_clause() -> str:
-    """What makes a SELECT row-lock what it read, to the end of the transaction: FOR NO KEY UPDATE, so rows that
-    reference it can still be inserted, where the database has row locks; SQLite serialises write transactions
-    instead."""
+def row_lock_clause(*, of: str = "") -> str:
+    """What makes a SELECT row-lock what it read (only table ``of``'s rows, when it names one), to the end of the
+    transaction: FOR NO KEY UPDATE, so rows that reference it can still be inserted, where the database has row
+    locks; SQLite serialises write transactions instead."""
     features = transaction.get_connection().features
+    of = f" OF {of}" if of and features.has_select_for_update_of else ""
     if features.has_select_for_no_key_update:
-        return " FOR NO KEY UPDATE"
-    return " FOR UPDATE" if features.has_select_for_update else ""
+        return f" FOR NO KEY UPDATE{of}"
+    return f" FOR UPDATE{of}" if features.has_select_for_update else ""
 
 
 def row_instance(model: type[M], values: Mapping[str, object]) -> M:

@@ -8,7 +8,9 @@ completes, hunts the next bound number, waits to retry the visitor, or fails wit
 """
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -44,55 +46,52 @@ def _roles(order: CallOrder) -> tuple[str, str]:
     return (first, second) if order is CallOrder.ENTERPRISE_FIRST else (second, first)
 
 
-# What the outcome handlers read of a request; the rest is deferred (read only if a rarer path needs it).
-_REQUEST_COLUMNS = (
-    "r.id, r.enterprise_id, r.status, r.call_order, r.attempts_made, r.visitor_retries_left, r.hunted_numbers,"
-    " r.correlation_id, r.created_at, r.connected_at"
-)
+# An attempt and its request in one row: what the outcome handlers read for every fact but a group member's.
+_ATTEMPT_AND_REQUEST = f"SELECT {db.select_list(CallAttempt, 'a')}, {db.select_list(CallbackRequest, 'r')}"
+_JOIN_REQUEST = f"JOIN {CallbackRequest._meta.db_table} r ON r.id = a.request_id"
 _ATTEMPT_WITH_REQUEST = (
-    f"SELECT {_REQUEST_COLUMNS}, a.id AS attempt_id, a.number AS attempt_number, a.status AS attempt_status,"
-    " a.bound_number_id AS attempt_bound_number_id"
-    " FROM callback_callattempt a JOIN callback_callbackrequest r ON r.id = a.request_id WHERE a.channel_id = %s"
+    f"{_ATTEMPT_AND_REQUEST} FROM {CallAttempt._meta.db_table} a {_JOIN_REQUEST} WHERE a.channel_id = %s"
 )
-_REQUEST = f"SELECT {_REQUEST_COLUMNS} FROM callback_callbackrequest r WHERE r.id = %s"
-_ATTEMPT = (
-    "SELECT id, request_id, enterprise_id, node_id, number, status, bound_number_id, enterprise_number,"
-    " visitor_number, connected_at, max_seconds FROM callback_callattempt WHERE channel_id = %s"
-)
+_MOVED_ATTEMPT_WITH_REQUEST = f"{_ATTEMPT_AND_REQUEST} FROM changed a {_JOIN_REQUEST}"  # db.row_update_fetch
 
 
-def _attempt_with_request(channel_id: str) -> tuple[CallAttempt, CallbackRequest | None] | None:
-    """The attempt and its request (None if the request has moved on to a later attempt), in one query.
-
-    The listener asks this for most facts: a plain SELECT, and only the attempt's columns the handlers use.
-    """
-    request = db.rows_fetch(CallbackRequest, _ATTEMPT_WITH_REQUEST, [channel_id])
-    if request is None:
+def _attempt_and_request(row: Sequence[Any] | None) -> tuple[CallAttempt, CallbackRequest] | None:
+    """The instances a row of ``_ATTEMPT_AND_REQUEST`` holds."""
+    if row is None:
         return None
-    row = request.__dict__
-    attempt = db.row_instance(
-        CallAttempt,
-        {
-            "id": row["attempt_id"],
-            "request_id": request.pk,
-            "enterprise_id": request.enterprise_id,
-            "number": row["attempt_number"],
-            "status": row["attempt_status"],
-            "bound_number_id": row["attempt_bound_number_id"],
-        },
+    attempt, request = db.instances_from_row(row, CallAttempt, CallbackRequest)
+    assert isinstance(attempt, CallAttempt) and isinstance(request, CallbackRequest)
+    return attempt, request
+
+
+def _attempt_move(
+    channel_id: str, status: str | tuple[str, ...], values: dict[str, object]
+) -> tuple[CallAttempt, CallbackRequest] | None:
+    """Move the attempt by compare-and-set on its ``status`` (one, or a tuple of them); if it moved, the attempt
+    as it is now and its request, read by the same statement."""
+    return _attempt_and_request(
+        db.row_update_fetch(
+            CallAttempt,
+            where={"channel_id": channel_id, "status": status},
+            values=values,
+            select=_MOVED_ATTEMPT_WITH_REQUEST,
+        )
     )
-    return attempt, (request if request.attempts_made == attempt.number else None)
+
+
+def _is_current(attempt: CallAttempt, request: CallbackRequest) -> bool:
+    """Whether the request still waits on this attempt (not moved on to a later one)."""
+    return request.attempts_made == attempt.number
 
 
 def attempt_first_answered(fact: FirstLegAnswered) -> bool:
     """Asterisk's OriginateResponse Success: the first leg's phone answered."""
-    moved = db.rows_update(
-        CallAttempt,
-        where={"channel_id": fact.channel_id, "status": (CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED)},
-        values={"status": CallAttempt.Status.FIRST_ANSWERED, "first_answered_at": fact.at},
+    found = _attempt_move(
+        fact.channel_id,
+        (CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED),
+        {"status": CallAttempt.Status.FIRST_ANSWERED, "first_answered_at": fact.at},
     )
-    found = _attempt_with_request(fact.channel_id) if moved else None
-    if found is None or found[1] is None:
+    if found is None or not _is_current(*found):
         return False
     attempt, request = found
     updates = {"answered_by_id": attempt.bound_number_id} if request.call_order == CallOrder.ENTERPRISE_FIRST else {}
@@ -117,8 +116,8 @@ def attempt_group_member_answered(fact: GroupMemberAnswered) -> bool:
 
 def attempt_second_dialing(fact: SecondLegDialing) -> bool:
     """The dialplan started dialling the second party (DialBegin from the first leg)."""
-    found = _attempt_with_request(fact.channel_id)
-    if found is None or found[1] is None or found[0].status != CallAttempt.Status.FIRST_ANSWERED:
+    found = _attempt_and_request(db.row_fetch(_ATTEMPT_WITH_REQUEST, [fact.channel_id]))
+    if found is None or not _is_current(*found) or found[0].status != CallAttempt.Status.FIRST_ANSWERED:
         return False
     attempt, request = found
     return _advance(request, Event.SECOND_DIALING, attempt)
@@ -126,13 +125,12 @@ def attempt_second_dialing(fact: SecondLegDialing) -> bool:
 
 def attempt_connected(fact: Connected) -> bool:
     """DialEnd ANSWER: the second party answered and Asterisk bridges the two legs."""
-    moved = db.rows_update(
-        CallAttempt,
-        where={"channel_id": fact.channel_id, "status": CallAttempt.Status.FIRST_ANSWERED},
-        values={"status": CallAttempt.Status.CONNECTED, "connected_at": fact.at},
+    found = _attempt_move(
+        fact.channel_id,
+        CallAttempt.Status.FIRST_ANSWERED,
+        {"status": CallAttempt.Status.CONNECTED, "connected_at": fact.at},
     )
-    found = _attempt_with_request(fact.channel_id) if moved else None
-    if found is None or found[1] is None:
+    if found is None or not _is_current(*found):
         return False
     attempt, request = found
     if request.status == _first_answered_status(request):
@@ -159,11 +157,13 @@ def attempt_ended(fact: AttemptEnded) -> bool:
     # No savepoint inside the listener's batch: a failure there rolls the batch back and it is applied again
     # fact by fact (callback.listener), so a savepoint would only cost two round trips.
     with transaction.atomic(savepoint=False):
-        attempt = db.rows_fetch(CallAttempt, _ATTEMPT, [fact.channel_id], lock=True)
-        if attempt is None or attempt.status == CallAttempt.Status.ENDED:
+        # Only the attempt's row locked here: every ending locks the attempt before the request, so none deadlock.
+        found = _attempt_and_request(
+            db.row_fetch(_ATTEMPT_WITH_REQUEST + db.row_lock_clause(of="a"), [fact.channel_id])
+        )
+        if found is None or found[0].status == CallAttempt.Status.ENDED:
             return False
-        request = db.rows_fetch(CallbackRequest, _REQUEST, [attempt.request_id])
-        assert request is not None  # the attempt references it
+        attempt, request = found
         order = CallOrder(request.call_order)
         first_role, second_role = _roles(order)
         connected = fact.connected_at is not None or attempt.connected_at is not None
@@ -188,7 +188,7 @@ def attempt_ended(fact: AttemptEnded) -> bool:
             ]
         )
         # Deciding in the same transaction: a crash here leaves the attempt live for the reaper, never half-done.
-        if request.attempts_made == attempt.number:
+        if _is_current(attempt, request):
             _after_attempt(request, attempt, fact, connected=connected)
         hand_off_finished_attempt(attempt_id=attempt.pk)
     logger.info(
