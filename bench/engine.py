@@ -210,6 +210,24 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (Celery's pool), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # not Linux, or gone
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) for child in children)
+
+
+def _machine_busy_seconds() -> tuple[float, float]:
+    """CPU seconds spent busy and in all, over every core since boot, from /proc/stat."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_whole_path(callbacks: int, rate: float, workers: int) -> None:
     import django
     import redis
@@ -257,6 +275,9 @@ def bench_whole_path(callbacks: int, rate: float, workers: int) -> None:
             f"whole path: {callbacks} callbacks at {rate:g}/s, {workers} Celery worker processes, "
             f"each call talks 30 s so all are in flight together"
         )
+        roles = ("simulator", "Celery worker", "listener")
+        cpu_before = [_cpu_seconds(process.pid) for process in processes]
+        own_before, machine_before = time.process_time(), _machine_busy_seconds()
         started = time.perf_counter()
         for i in range(callbacks):
             due = started + i / rate
@@ -265,6 +286,9 @@ def bench_whole_path(callbacks: int, rate: float, workers: int) -> None:
                 time.sleep(pause)
             callback_request_create(enterprise=enterprises[i // per_enterprise], visitor_number=f"+86139{i:04d}1030")
         submitted = time.perf_counter() - started
+        cpu = [_cpu_seconds(process.pid) - before for process, before in zip(processes, cpu_before, strict=True)]
+        own = time.process_time() - own_before
+        busy, total = (after - before for after, before in zip(_machine_busy_seconds(), machine_before, strict=True))
         placed_by = time.monotonic() + 60
         while CallAttempt.objects.count() < callbacks and time.monotonic() < placed_by:
             time.sleep(0.2)
@@ -285,6 +309,13 @@ def bench_whole_path(callbacks: int, rate: float, workers: int) -> None:
         print(
             f"  submit-to-Originate latency: p50 {_percentile(latencies, 0.5) * 1000:.0f} ms, "
             f"p99 {_percentile(latencies, 0.99) * 1000:.0f} ms"
+        )
+        # Where the CPU went while submitting; PostgreSQL, Redis and the rest of the machine are the remainder.
+        shares = ", ".join(f"{role} {seconds / callbacks * 1000:.1f}" for role, seconds in zip(roles, cpu, strict=True))
+        others = busy - sum(cpu) - own
+        print(
+            f"  CPU per callback while submitting (ms): {shares}, submitting {own / callbacks * 1000:.1f}, "
+            f"PostgreSQL + Redis + other {others / callbacks * 1000:.1f}; machine {busy / total:.0%} busy"
         )
         peak = in_flight
         final_by = time.monotonic() + 120

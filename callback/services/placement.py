@@ -186,6 +186,7 @@ def attempt_place(
     *, request_id: int, attempt_number: int, gateway: OriginateGateway, now: datetime | None = None
 ) -> CallAttempt | None:
     """Place attempt ``attempt_number`` of a request, or do nothing if that is no longer its next step."""
+    clock_given = now is not None
     now = now or timezone.now()
     request = _request_with_enterprise(request_id)
     order = CallOrder(request.call_order)
@@ -288,6 +289,8 @@ def attempt_place(
             return None
 
     originate = _originate_request(attempt, enterprise=enterprise, order=order, ring_timeout=ring_timeout)
+    # The moment it goes out, past any wait for the enterprise's or the node's row above.
+    sent_at = now if clock_given else timezone.now()
     try:
         gateway.originate(node, originate)
     except AmiNotConnected as error:
@@ -311,7 +314,7 @@ def attempt_place(
     db.rows_update(
         CallAttempt,
         where={"id": attempt.pk, "status": CallAttempt.Status.PLACING},
-        values={"status": CallAttempt.Status.ORIGINATED},
+        values={"status": CallAttempt.Status.ORIGINATED, "originate_sent_at": sent_at},
     )
     logger.info("callback.attempt.originated attempt=%s request=%s node=%s", attempt.pk, request.pk, node.pk)
     return attempt
