@@ -35,7 +35,7 @@ from billing import services as billing_services
 from callback import selectors as callback_selectors
 from callback.models import CallbackRequest
 from callback.services.requests import CallbackRefused, callback_request_create
-from huibo import db
+from huibo import db, prepared
 from huibo.errors import ApplicationError
 from tenants.models import Enterprise
 from tenants.phone import InvalidPhoneNumber, normalize_e164
@@ -258,7 +258,7 @@ def _lead_create(lead: Lead) -> None:
     connection = transaction.get_connection()
     columns, values = db.insert_values(lead, connection)
     with connection.cursor() as cursor:
-        cursor.execute(db.insert_sql(Lead._meta.db_table, columns), values)
+        prepared.execute(cursor, db.insert_sql(Lead._meta.db_table, columns), values)
 
 
 def _admit_number(

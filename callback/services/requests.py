@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackEvent, CallbackRequest
 from callback.reasons import Reason
 from callback.statemachine import FINAL_STATUSES, ON_THE_LINE_STATUSES, CallOrder, Event, Status, next_state
-from huibo import db
+from huibo import db, prepared
 from huibo.celery import task_send
 from huibo.errors import ApplicationError
 from integrations import services as integrations_services
@@ -143,7 +143,8 @@ def callback_request_create(
             columns, values = db.insert_values(request, connection)
             event_columns, event_values = db.insert_values(event, connection, exclude=("request",))
             with connection.cursor() as cursor:
-                cursor.execute(
+                prepared.execute(
+                    cursor,
                     f"WITH request AS ({db.insert_sql(CallbackRequest._meta.db_table, columns)} RETURNING id)"
                     f" INSERT INTO {CallbackEvent._meta.db_table} (request_id, {', '.join(event_columns)})"
                     f" SELECT id, {', '.join(['%s'] * len(event_columns))} FROM request RETURNING request_id",
