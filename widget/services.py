@@ -165,13 +165,21 @@ def call_time_check(*, widget: Widget, value: str, now: datetime) -> datetime | 
         call_at = None
     if call_at is None or call_at.tzinfo is None:
         raise WidgetRefusal(Refusal.INVALID_REQUEST, detail="field call_at")
+    return call_time_allowed(enterprise=widget.enterprise, call_at=call_at, now=now)
+
+
+def call_time_allowed(*, enterprise: Enterprise, call_at: datetime, now: datetime) -> datetime:
+    """``call_at`` (timezone-aware) when it lies in one of the enterprise's openings that has not ended yet and
+    at most ``WIDGET_CALL_AT_MAX_DAYS`` ahead; else refused with the reason (past, closed, too_far)."""
     if call_at > now + timedelta(days=settings.WIDGET_CALL_AT_MAX_DAYS):
         reason = "too_far"
-    elif not call_time_open(enterprise=widget.enterprise, call_at=call_at, now=now):
+    elif not call_time_open(enterprise=enterprise, call_at=call_at, now=now):
         reason = "past" if call_at < now else "closed"
     else:
         return call_at
-    raise WidgetRefusal(Refusal.CALL_TIME_UNAVAILABLE, detail=f"{reason} {value}", extra={"reason": reason})
+    raise WidgetRefusal(
+        Refusal.CALL_TIME_UNAVAILABLE, detail=f"{reason} {call_at.isoformat()}", extra={"reason": reason}
+    )
 
 
 def submission_create(

@@ -29,6 +29,13 @@ class CallbackCreateSerializer(serializers.Serializer):
         allow_blank=True,
         help_text=_("ISO country of a national number (default: the enterprise's country)."),
     )
+    call_at = serializers.DateTimeField(
+        required=False,
+        help_text=_(
+            "When to call, ISO 8601 (without an offset: UTC): within the enterprise's working hours and at most "
+            "a week ahead. Default: as soon as the enterprise is open."
+        ),
+    )
 
 
 class CallbackSerializer(serializers.Serializer):

@@ -166,11 +166,12 @@ class CallbackListCreateView(ApiView):
         serializer.is_valid(raise_exception=True)
         number = serializer.validated_data["visitor_number"]
         country = serializer.validated_data.get("country", "")
+        call_at = serializer.validated_data.get("call_at")
         api_key = self.principal.api_key
 
         def create() -> idempotency.StoredResponse:
             created = callbacks.api_callback_create(
-                enterprise=enterprise, visitor_number=number, country=country, api_key=api_key
+                enterprise=enterprise, visitor_number=number, country=country, call_at=call_at, api_key=api_key
             )
             return idempotency.StoredResponse(
                 status=status.HTTP_200_OK if created.duplicate else status.HTTP_201_CREATED,

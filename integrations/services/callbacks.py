@@ -62,9 +62,12 @@ def api_callback_create(
     visitor_number: str,
     api_key: ApiKey,
     country: str = "",
+    call_at: datetime | None = None,
     now: datetime | None = None,
 ) -> ApiCreated:
-    """Accept a callback request for ``visitor_number``; the unfinished one for that number when there is one.
+    """Accept a callback request for ``visitor_number``, placed at once or at ``call_at`` (which must lie in the
+    enterprise's working hours, as for the widget's time slots); the unfinished one for that number when there is
+    one.
 
     Raises WidgetRefusal (the widget's codes and statuses) or the engine's CallbackRefused.
     """
@@ -76,6 +79,8 @@ def api_callback_create(
         number = visitor_number_check(
             typed=visitor_number, country=country or enterprise.default_country, policy=widget.number_policy
         )
+        if call_at is not None:
+            call_at = widget_services.call_time_allowed(enterprise=enterprise, call_at=call_at, now=now)
         abuse.blacklist_check(enterprise=enterprise, number=number, client_ip=client.client_ip, now=now)
         # A suspended enterprise (by the operator, or by billing on short-call pumping) is refused by the engine
         # below with its own code, enterprise_suspended.
@@ -95,6 +100,7 @@ def api_callback_create(
             client_ip=client.client_ip,
             source=CallbackRequest.Source.API,
             now=now,
+            not_before=call_at,
         )
     except WidgetRefusal as refusal:
         abuse.abuse_log(

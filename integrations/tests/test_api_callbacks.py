@@ -1,6 +1,8 @@
 """Creating, reading and cancelling callbacks over the API: idempotency keys, rate limits, refusals."""
 
 import threading
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -9,6 +11,7 @@ from callback.models import CallbackRequest
 from callback.services import requests as callback_requests
 from integrations.services import ratelimit
 from integrations.tests.conftest import KeyedClient
+from tenants import services as tenant_services
 from tenants.models import Enterprise
 
 pytestmark = pytest.mark.django_db
@@ -225,4 +228,36 @@ def test_the_widgets_number_policy_applies_shared_cost_and_foreign_numbers_are_r
     foreign = api.client.post("/api/v1/callbacks/", {"visitor_number": "+12015550123"}, format="json")
     assert (shared_cost.status_code, shared_cost.json()["code"]) == (400, "number_type_not_allowed")
     assert (foreign.status_code, foreign.json()["code"]) == (400, "international_not_allowed")
+    assert not CallbackRequest.objects.exists()
+
+
+@pytest.fixture
+def open_in_three_days(enterprise: Enterprise) -> datetime:
+    """The enterprise is closed now and opens 09:00–18:00 (its zone) on one day three days from now; that 09:00."""
+    zone = ZoneInfo(enterprise.time_zone)
+    day = datetime.now(zone).date() + timedelta(days=3)
+    tenant_services.working_hours_replace(
+        enterprise=enterprise, intervals=[tenant_services.OpeningInterval(day.weekday(), time(9), time(18))]
+    )
+    return datetime.combine(day, time(9), tzinfo=zone)
+
+
+def test_a_server_asks_for_a_call_at_a_time_in_working_hours(api: KeyedClient, open_in_three_days: datetime) -> None:
+    call_at = open_in_three_days + timedelta(hours=2)
+    response = api.client.post(
+        "/api/v1/callbacks/", {"visitor_number": NUMBER, "call_at": call_at.isoformat()}, format="json"
+    )
+    body = response.json()
+    assert (response.status_code, body["status"]) == (201, "scheduled")
+    assert datetime.fromisoformat(body["due_at"]) == call_at
+    assert CallbackRequest.objects.get().due_at == call_at
+
+
+def test_a_call_at_outside_working_hours_is_refused_saying_why(api: KeyedClient, open_in_three_days: datetime) -> None:
+    night = open_in_three_days - timedelta(hours=6)
+    response = api.client.post(
+        "/api/v1/callbacks/", {"visitor_number": NUMBER, "call_at": night.isoformat()}, format="json"
+    )
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["extra"]["reason"]) == ("call_time_unavailable", "closed")
     assert not CallbackRequest.objects.exists()
