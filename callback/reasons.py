@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 class Reason(StrEnum):
     OUTSIDE_WORKING_HOURS = "outside_working_hours"
+    TIME_CHOSEN = "time_chosen"
     ALL_LINES_BUSY = "all_lines_busy"
     VISITOR_RETRY = "visitor_retry"
     COMPLETED_VISITOR_HUNG_UP = "visitor_hung_up"
@@ -39,6 +40,7 @@ class Reason(StrEnum):
 
 REASON_TEXT: dict[Reason, Promise] = {
     Reason.OUTSIDE_WORKING_HOURS: _("Outside working hours: scheduled for the next opening"),
+    Reason.TIME_CHOSEN: _("Scheduled for the time the visitor chose"),
     Reason.ALL_LINES_BUSY: _("All of the enterprise's lines are in use: waiting for a free one"),
     Reason.VISITOR_RETRY: _("The visitor did not answer: trying again later"),
     Reason.COMPLETED_VISITOR_HUNG_UP: _("Call completed: the visitor hung up"),

@@ -148,6 +148,7 @@ def call_time_open(*, enterprise: Enterprise, call_at: datetime, now: datetime) 
 # and is shown as "service_unavailable".
 _PUBLIC_REASONS = {
     "outside_working_hours",
+    "time_chosen",
     "all_lines_busy",
     "visitor_retry",
     "visitor_hung_up",
@@ -167,6 +168,7 @@ _PUBLIC_REASONS = {
 _VISITOR_REASONS = {"visitor_busy", "visitor_no_answer", "visitor_unreachable"}
 _REASON_FOR_VISITOR = {
     "outside_working_hours": _("We are closed now."),
+    "time_chosen": _("We will call you at the time you chose."),
     "all_lines_busy": _("All our lines are busy."),
     "visitor_retry": _("You did not answer."),
     "visitor_hung_up": _("You ended the call."),
@@ -225,7 +227,12 @@ def _phase(status: Status, reason: str, enterprise_first: bool) -> str:
         Status.EXPIRED: "expired",
     }
     if status is Status.SCHEDULED:
-        return {"outside_working_hours": "scheduled", "visitor_retry": "retry_later"}.get(reason, "team_busy")
+        phase_of_reason = {
+            "outside_working_hours": "scheduled",
+            "time_chosen": "scheduled",
+            "visitor_retry": "retry_later",
+        }
+        return phase_of_reason.get(reason, "team_busy")
     if status is Status.FAILED:
         return "not_reached" if reason in _VISITOR_REASONS else "failed"
     return phases[status]

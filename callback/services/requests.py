@@ -157,7 +157,10 @@ def callback_request_create(
             event.request = request
             event.save(force_insert=True)
         if opening > now:
-            request_transition(request=request, event=Event.SCHEDULE, reason=Reason.OUTSIDE_WORKING_HOURS, now=now)
+            # A chosen time that falls in an opening is kept as chosen; one outside is moved to the next opening.
+            chosen = not_before is not None and opening == not_before
+            reason = Reason.TIME_CHOSEN if chosen else Reason.OUTSIDE_WORKING_HOURS
+            request_transition(request=request, event=Event.SCHEDULE, reason=reason, now=now)
         else:
             # enqueue_attempt's hand-off through the cheaper publish: the same message, the call placed at once.
             from callback import tasks

@@ -248,7 +248,7 @@ def test_a_server_asks_for_a_call_at_a_time_in_working_hours(api: KeyedClient, o
         "/api/v1/callbacks/", {"visitor_number": NUMBER, "call_at": call_at.isoformat()}, format="json"
     )
     body = response.json()
-    assert (response.status_code, body["status"]) == (201, "scheduled")
+    assert (response.status_code, body["status"], body["reason_code"]) == (201, "scheduled", "time_chosen")
     assert datetime.fromisoformat(body["due_at"]) == call_at
     assert CallbackRequest.objects.get().due_at == call_at
 

@@ -38,6 +38,7 @@ def test_the_visitor_picks_an_offered_time_and_the_request_waits_for_it(closed_s
     # then the request is scheduled for 11:00, and the dispatcher leaves it alone at 09:00 but starts it at 11:00
     body = response.json()
     assert (response.status_code, body["phase"], body["status"]) == (201, "scheduled", "scheduled")
+    assert (body["reason_code"], body["reason"]) == ("time_chosen", "我们将在您选择的时间给您回电。")
     assert datetime.fromisoformat(body["due_at"]) == chosen
     request = CallbackRequest.objects.get()
     assert (request.status, request.due_at) == ("scheduled", chosen)
