@@ -35,6 +35,9 @@ class RatePlan(models.Model):
     unanswered_free = models.BooleanField(_("unanswered legs are free"), default=True)
     description = models.TextField(_("description"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Bumped by every change to the plan's rates (billing/signals.py): processes that keep compiled plans key
+    # them by it, so a new price is used from the next call on.
+    rates_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]

@@ -30,6 +30,7 @@ from billing.money import ZERO, quantize_money
 from billing.rating import LegRole, Tariff, rate_leg
 from billing.services.ledger import funds_of, lock_account, post_entry, reserved_total
 from billing.services.rerating import rating_context_for
+from huibo import db, prepared
 from huibo.errors import ApplicationError
 from tenants.models import Enterprise
 
@@ -83,6 +84,9 @@ def _cap_room(account: BillingAccount, enterprise: Enterprise, reserved: Decimal
     return account.daily_spend_cap - spent_today(account=account, enterprise=enterprise) - reserved
 
 
+_RESERVED_SECONDS = f"SELECT max_seconds FROM {Reservation._meta.db_table} WHERE key = %s"
+
+
 def call_reserve(*, enterprise: Enterprise, reservation_key: str, enterprise_number: str, visitor_number: str) -> int:
     """Reserve funds for both legs of one call; return the longest call (seconds) the reservation pays for.
 
@@ -99,9 +103,11 @@ def call_reserve(*, enterprise: Enterprise, reservation_key: str, enterprise_num
             if settings.BILLING_REQUIRE_ACCOUNT:
                 raise FundsError("no_billing_account", _("This enterprise has no billing account."))
             return ceiling
-        existing = Reservation.objects.filter(key=reservation_key).first()
+        with transaction.get_connection().cursor() as cursor:
+            prepared.execute(cursor, _RESERVED_SECONDS, [reservation_key])
+            existing = cursor.fetchone()
         if existing is not None:
-            return existing.max_seconds
+            return int(existing[0])
         context = rating_context_for(enterprise_id=enterprise.pk)
         assert context is not None  # the account exists, we hold its lock
         enterprise_tariff = context.table.lookup(LegRole.ENTERPRISE, enterprise_number)
@@ -143,12 +149,14 @@ def call_reserve(*, enterprise: Enterprise, reservation_key: str, enterprise_num
                 low = middle
             else:
                 high = middle - 1
-        Reservation.objects.create(
-            account=account,
-            enterprise=enterprise,
-            key=reservation_key,
-            amount=quantize_money(cost(low)),
-            max_seconds=low,
+        db.row_insert(
+            Reservation(
+                account=account,
+                enterprise=enterprise,
+                key=reservation_key,
+                amount=quantize_money(cost(low)),
+                max_seconds=low,
+            )
         )
     logger.info("billing.reserve.held enterprise=%s key=%s max_seconds=%s", enterprise.pk, reservation_key, low)
     return low

@@ -77,10 +77,20 @@ def reserved_total(*, account: BillingAccount, exclude_key: str | None = None) -
     return active.aggregate(total=Sum("amount"))["total"] or quantize_money(ZERO)
 
 
+# current_balance and reserved_total in one prepared statement: every call placed reads them.
+_FUNDS = (
+    f"SELECT (SELECT balance_after FROM {LedgerEntry._meta.db_table} WHERE account_id = %s ORDER BY id DESC LIMIT 1),"
+    f" (SELECT SUM(amount) FROM {Reservation._meta.db_table} WHERE account_id = %s AND status = %s)"
+)
+
+
 def funds_of(*, account: BillingAccount) -> Funds:
+    with transaction.get_connection().cursor() as cursor:
+        prepared.execute(cursor, _FUNDS, [account.pk, account.pk, Reservation.Status.ACTIVE.value])
+        balance, reserved = cursor.fetchone()
     return Funds(
-        balance=current_balance(account=account),
-        reserved=reserved_total(account=account),
+        balance=balance if balance is not None else quantize_money(ZERO),
+        reserved=reserved if reserved is not None else quantize_money(ZERO),
         credit_limit=account.credit_limit,
         currency=account.currency,
     )

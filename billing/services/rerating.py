@@ -6,6 +6,7 @@ free again. A bulk re-rate that changes a charge already booked on the ledger bo
 adjustment keyed by the CDR and its new charge.
 """
 
+import functools
 import io
 import logging
 import queue
@@ -23,6 +24,8 @@ from django.utils.translation import gettext_noop
 
 from billing.models import BillingAccount, LedgerEntry, Rate, RatePlan
 from billing.rating import Increment, LegCharge, LegRole, NumberType, RateRow, RateTable, Tariff
+from huibo import prepared
+from tenants.models import Enterprise
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,10 @@ def tariff_label(tariff: Tariff) -> str:
 
 
 def compile_plan(plan: RatePlan, *, home_country: str) -> RateTable:
+    return _rate_table(plan.pk, unanswered_free=plan.unanswered_free, home_country=home_country)
+
+
+def _rate_table(plan_id: int, *, unanswered_free: bool, home_country: str) -> RateTable:
     rows = [
         RateRow(
             leg=LegRole(rate.leg),
@@ -72,20 +79,35 @@ def compile_plan(plan: RatePlan, *, home_country: str) -> RateTable:
                 destination_group=rate.destination_group,
             ),
         )
-        for rate in Rate.objects.filter(plan=plan)
+        for rate in Rate.objects.filter(plan_id=plan_id)
     ]
-    return RateTable(rows, unanswered_free=plan.unanswered_free, home_country=home_country)
+    return RateTable(rows, unanswered_free=unanswered_free, home_country=home_country)
+
+
+@functools.lru_cache(maxsize=64)
+def _rate_table_at(plan_id: int, rates_version: int, unanswered_free: bool, home_country: str) -> RateTable:
+    """The plan compiled once per process for each version of its rates: the version is only the cache key."""
+    del rates_version
+    return _rate_table(plan_id, unanswered_free=unanswered_free, home_country=home_country)
+
+
+# One prepared statement: every call placed and every call settled asks for its tenant's plan.
+_CONTEXT_OF_ENTERPRISE = (
+    f"SELECT a.rate_plan_id, a.currency, p.unanswered_free, p.rates_version, e.default_country"
+    f" FROM {BillingAccount._meta.db_table} a JOIN {RatePlan._meta.db_table} p ON p.id = a.rate_plan_id"
+    f" JOIN {Enterprise._meta.db_table} e ON e.id = a.enterprise_id WHERE a.enterprise_id = %s"
+)
 
 
 def rating_context_for(*, enterprise_id: int) -> RatingContext | None:
     """The tenant's compiled plan, or None for an unmetered tenant (no billing account)."""
-    account = (
-        BillingAccount.objects.select_related("rate_plan", "enterprise").filter(enterprise_id=enterprise_id).first()
-    )
-    if account is None:
+    with transaction.get_connection().cursor() as cursor:
+        prepared.execute(cursor, _CONTEXT_OF_ENTERPRISE, [enterprise_id])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    table = compile_plan(account.rate_plan, home_country=account.enterprise.default_country)
-    return RatingContext(plan_id=account.rate_plan_id, currency=account.currency, table=table)
+    plan_id, currency, unanswered_free, rates_version, home_country = row
+    return RatingContext(plan_id, currency, _rate_table_at(plan_id, rates_version, unanswered_free, home_country))
 
 
 def rate_one(context: RatingContext, leg: LegToRate) -> RatedLeg | None:
