@@ -2,8 +2,10 @@
 
 Part 1, the whole path: the PBX simulator, Celery workers on the real Redis broker, the AMI listener and
 PostgreSQL, each in its own process as in production. N callbacks are submitted at a steady rate through
-the same service the widget uses; every call talks long enough that all of them are in flight at once.
-Prints callbacks/s placed, submit-to-Originate latency p50/p99, and how many requests ended in each state.
+the same service the widget uses; every call talks long enough that all of them are in flight at once, and
+every tenant is prepaid and billed per leg (funds reserved before each Originate, settled from its CDRs).
+Prints callbacks/s placed, submit-to-Originate latency p50/p99, the CPU each part spent per callback while
+submitting, and how many requests ended in each state.
 
 Part 2, the listener alone: a TCP server streams the bytes of recorded real Asterisk callbacks
 (../shared/asterisk transcript 14, ids rewritten per call) as fast as the socket takes them. Prints AMI
@@ -253,6 +255,7 @@ def bench_whole_path(callbacks: int, rate: float, workers: int) -> None:
         django.setup()
         from django.db.models import Max, Min
 
+        from billing.tests.helpers import billed_enterprise
         from callback.models import AsteriskNode, CallAttempt, CallbackRequest
         from callback.services.requests import callback_request_create
         from callback.statemachine import FINAL_STATUSES
@@ -270,10 +273,11 @@ def bench_whole_path(callbacks: int, rate: float, workers: int) -> None:
             numbers = tuple(f"+86138{index:03d}{n}1100" for n in range(per_enterprise))
             enterprise = make_enterprise(f"bench-{index}", numbers=numbers)
             Enterprise.objects.filter(pk=enterprise.pk).update(max_concurrent_calls=per_enterprise, visitor_retries=0)
+            billed_enterprise(enterprise, top_up="10000")  # prepaid, billed per leg: funds reserved for every call
             enterprises.append(enterprise)
         print(
             f"whole path: {callbacks} callbacks at {rate:g}/s, {workers} Celery worker processes, "
-            f"each call talks 30 s so all are in flight together"
+            f"each call talks 30 s so all are in flight together; every tenant prepaid and billed per leg"
         )
         roles = ("simulator", "Celery worker", "listener")
         cpu_before = [_cpu_seconds(process.pid) for process in processes]
