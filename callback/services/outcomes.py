@@ -157,27 +157,33 @@ def attempt_ended(fact: AttemptEnded) -> bool:
     # No savepoint inside the listener's batch: a failure there rolls the batch back and it is applied again
     # fact by fact (callback.listener), so a savepoint would only cost two round trips.
     with transaction.atomic(savepoint=False):
-        # Only the attempt's row locked here: every ending locks the attempt before the request, so none deadlock.
-        found = _attempt_and_request(
-            db.row_fetch(_ATTEMPT_WITH_REQUEST + db.row_lock_clause(of="a"), [fact.channel_id])
+        # Ending the attempt locks its row (only that row: every ending locks the attempt before the request, so
+        # none deadlock) and reads it with its request; of two enders racing, the second finds it ended.
+        found = _attempt_move(
+            fact.channel_id,
+            LIVE_ATTEMPT_STATUSES,
+            {
+                "status": CallAttempt.Status.ENDED,
+                "ended_at": fact.at,
+                "outcome": _attempt_outcome(fact, fact.connected_at is not None),
+                "asterisk_cdrs": list(fact.cdrs),
+            },
         )
-        if found is None or found[0].status == CallAttempt.Status.ENDED:
+        if found is None:
             return False
         attempt, request = found
         order = CallOrder(request.call_order)
         first_role, second_role = _roles(order)
-        connected = fact.connected_at is not None or attempt.connected_at is not None
-        ended = {
-            "status": CallAttempt.Status.ENDED,
-            "ended_at": fact.at,
-            "connected_at": attempt.connected_at or fact.connected_at,
-            "outcome": _attempt_outcome(fact, connected),
-            "asterisk_cdrs": list(fact.cdrs),
-        }
-        db.rows_update(CallAttempt, where={"id": attempt.pk}, values=ended)
+        connected_at = attempt.connected_at or fact.connected_at
+        connected = connected_at is not None
+        outcome = _attempt_outcome(fact, connected)
+        if (connected_at, outcome) != (attempt.connected_at, attempt.outcome):
+            # Only one of Asterisk's report and the row saw the call connected (a connect missed, a call adopted).
+            db.rows_update(
+                CallAttempt, where={"id": attempt.pk}, values={"connected_at": connected_at, "outcome": outcome}
+            )
+            attempt.connected_at, attempt.outcome = connected_at, outcome
         node_services.node_slot_release(node_id=attempt.node_id)
-        for name, value in ended.items():
-            setattr(attempt, name, value)
         numbers = {CallLeg.Role.ENTERPRISE: attempt.enterprise_number, CallLeg.Role.VISITOR: attempt.visitor_number}
         # The attempt row is locked and was not ended: its legs are written here exactly once.
         db.rows_insert(

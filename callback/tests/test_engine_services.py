@@ -288,6 +288,25 @@ def test_a_visitor_who_does_not_answer_is_called_again_later(
     assert request.due_at > datetime.now(UTC) + timedelta(seconds=100)
 
 
+def test_a_call_seen_connected_completes_though_its_end_is_reported_without_the_connect(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    # given a call the listener saw connected, whose end Asterisk reports without the connect (the listener
+    # restarted in between and followed the call from its channels only)
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    outcomes.attempt_first_answered(FirstLegAnswered(channel_id=attempt.channel_id, at=datetime.now(UTC)))
+    outcomes.attempt_connected(Connected(channel_id=attempt.channel_id, at=datetime.now(UTC)))
+    # when
+    ended = outcomes.attempt_ended(_ended(attempt, Disposition.ANSWERED, Disposition.ANSWERED))
+    # then
+    attempt.refresh_from_db()
+    request.refresh_from_db()
+    assert ended is True
+    assert (attempt.status, attempt.outcome, attempt.connected_at is not None) == ("ended", "connected", True)
+    assert request.status == Status.COMPLETED
+
+
 def test_a_replayed_event_changes_nothing(
     enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
 ) -> None:
