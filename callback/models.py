@@ -214,6 +214,9 @@ LIVE_ATTEMPT_STATUSES = (
     CallAttempt.Status.CONNECTED,
 )
 assert LIVE_ATTEMPT_STATUSES == _LIVE
+# An attempt in one of these is still ringing: a ring group in it holds every member (the partial index above).
+RINGING_ATTEMPT_STATUSES = (CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED)
+assert RINGING_ATTEMPT_STATUSES == _RINGING
 
 
 class CallLeg(models.Model):

@@ -22,7 +22,13 @@ from django.utils import timezone
 from billing import services as billing_services
 from callback.ami import AmiNotConnected, OriginateOutcomeUnknown, OriginateRejected, OriginateRequest
 from callback.hunting import Candidate, hunting_order, offerable
-from callback.models import LIVE_ATTEMPT_STATUSES, AsteriskNode, CallAttempt, CallbackRequest
+from callback.models import (
+    LIVE_ATTEMPT_STATUSES,
+    RINGING_ATTEMPT_STATUSES,
+    AsteriskNode,
+    CallAttempt,
+    CallbackRequest,
+)
 from callback.reasons import Reason
 from callback.services import nodes as node_services
 from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
@@ -84,9 +90,6 @@ def _request_with_enterprise(request_id: int) -> CallbackRequest:
     return request
 
 
-_RINGING = (CallAttempt.Status.PLACING.value, CallAttempt.Status.ORIGINATED.value)
-
-
 def _status_in(statuses: Sequence[str]) -> str:
     # Constants, not parameters: the partial indexes' conditions, which a prepared statement's plan must match.
     quoted = ", ".join(f"'{status}'" for status in statuses)
@@ -115,14 +118,16 @@ def _enterprise_lock_load(enterprise_id: int, numbers: list[str]) -> tuple[int, 
             f" UNION ALL SELECT 0, enterprise_number, status, ring_group FROM {table}"
             f" WHERE enterprise_number IN ({', '.join(['%s'] * len(numbers)) or 'NULL'}) AND {live_now}"
             f" UNION ALL SELECT 0, enterprise_number, status, ring_group FROM {table}"
-            f" WHERE {_status_in(_RINGING)} AND ring_group <> '[]'",
+            f" WHERE {_status_in(RINGING_ATTEMPT_STATUSES)} AND ring_group <> '[]'",
             [enterprise_id, *numbers],
         )
         rows = cursor.fetchall()
     live = sum(own for own, _number, _status, _group in rows)
     busy = {number for _own, number, _status, _group in rows}
     for _own, _number, status, group in rows:
-        if status in _RINGING:  # the database hands JSON back as text (Django parses it in the field, not here)
+        if (
+            status in RINGING_ATTEMPT_STATUSES
+        ):  # the database hands JSON back as text (Django parses it in the field, not here)
             busy.update(member["number"] for member in (json.loads(group) if isinstance(group, str) else group))
     return cap, live, busy
 
