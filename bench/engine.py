@@ -118,7 +118,7 @@ def bench_listener(calls: int) -> None:
 
     django.setup()
     from callback.ami import AmiMessage
-    from callback.listener import Applier, NodeLink
+    from callback.listener import Applier, NodeLink, collector_tune_for_listener
     from callback.models import AsteriskNode, CallAttempt, CallbackRequest
     from conftest import make_enterprise
 
@@ -140,6 +140,7 @@ def bench_listener(calls: int) -> None:
 
     received: list[float] = []
     stalls: list[float] = []
+    collector_tune_for_listener()  # as ``manage.py ami_listener`` runs
 
     async def main() -> tuple[float, float, int]:
         loop = asyncio.get_running_loop()
