@@ -10,7 +10,8 @@ submitting, and how many requests ended in each state.
 Part 2, the listener alone: a TCP server streams the bytes of recorded real Asterisk callbacks
 (../shared/asterisk transcript 14, ids rewritten per call) as fast as the socket takes them. Prints AMI
 messages/s the listener's reader takes in, the worst event-loop stall while it does, and events/s its
-applier turns into call state in PostgreSQL.
+applier turns into call state in PostgreSQL. Then the same at a steady 5,000 messages/s, RELIABILITY R6's load:
+the event-loop stall p99.9 (< 50 ms) and whether the applier keeps up (its largest backlog).
 
 Runs against its own database (huibo_bench, created and dropped here) and Redis DB 14.
 """
@@ -62,10 +63,10 @@ def _one_callback_stream() -> bytes:
     return raw[start:end]
 
 
-def _stream_for(calls: int) -> tuple[bytes, int]:
+def _stream_for(calls: int, first: int) -> tuple[bytes, int]:
     template = _one_callback_stream()
     chunks = []
-    for i in range(calls):
+    for i in range(first, first + calls):
         chunk = template.replace(b"cb-304-", f"bench{i:06d}-".encode())
         chunk = chunk.replace(b"1795301070.", f"9{i:06d}.".encode())
         chunks.append(chunk)
@@ -73,7 +74,20 @@ def _stream_for(calls: int) -> tuple[bytes, int]:
     return stream, stream.count(b"\r\n\r\n")
 
 
-async def _serve(stream: bytes, port_ready: "asyncio.Future[int]", done: asyncio.Event) -> None:
+async def _send_paced(writer: asyncio.StreamWriter, stream: bytes, rate: float) -> None:
+    """The stream's messages at ``rate`` per second, written every 5 ms as Asterisk would send a steady load."""
+    messages = [message + b"\r\n\r\n" for message in stream.split(b"\r\n\r\n") if message]
+    loop = asyncio.get_running_loop()
+    started, sent = loop.time(), 0
+    while sent < len(messages):
+        due = min(len(messages), int((loop.time() - started) * rate) + 1)
+        writer.write(b"".join(messages[sent:due]))
+        sent = due
+        await writer.drain()
+        await asyncio.sleep(0.005)
+
+
+async def _serve(stream: bytes, port_ready: "asyncio.Future[int]", done: asyncio.Event, rate: float | None) -> None:
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"Asterisk Call Manager/11.0.0\r\n")
         while True:
@@ -100,7 +114,10 @@ async def _serve(stream: bytes, port_ready: "asyncio.Future[int]", done: asyncio
                     + action_id
                     + b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
                 )
-                writer.write(stream)
+                if rate is None:
+                    writer.write(stream)
+                else:
+                    await _send_paced(writer, stream, rate)
                 await writer.drain()
                 done.set()
             else:
@@ -113,7 +130,9 @@ async def _serve(stream: bytes, port_ready: "asyncio.Future[int]", done: asyncio
         await server.serve_forever()
 
 
-def bench_listener(calls: int) -> None:
+def bench_listener(calls: int, *, rate: float | None = None, first: int = 0) -> None:
+    """The listener fed ``calls`` recorded callbacks as fast as the socket takes them, or at ``rate`` messages/s;
+    ``first`` numbers the first call, so that each run has channels of its own."""
     import django
 
     django.setup()
@@ -122,9 +141,9 @@ def bench_listener(calls: int) -> None:
     from callback.models import AsteriskNode, CallAttempt, CallbackRequest
     from conftest import make_enterprise
 
-    stream, messages = _stream_for(calls)
-    enterprise = make_enterprise("bench-listener")
-    node = AsteriskNode.objects.create(name="bench-stream", host="127.0.0.1", port=1, username="u", secret="s")
+    stream, messages = _stream_for(calls, first)
+    enterprise = make_enterprise(f"bench-listener-{first}")
+    node = AsteriskNode.objects.create(name=f"bench-stream-{first}", host="127.0.0.1", port=1, username="u", secret="s")
     bound = enterprise.bound_numbers.get()
     requests = CallbackRequest.objects.bulk_create(
         CallbackRequest(enterprise=enterprise, visitor_number="+8613900001005", call_order="enterprise_first",
@@ -135,18 +154,19 @@ def bench_listener(calls: int) -> None:
         CallAttempt(request=r, enterprise=enterprise, number=1, node=node, bound_number=bound,
                     enterprise_number=bound.number, visitor_number=r.visitor_number, action_id=f"bench{i:06d}-orig",
                     channel_id=f"bench{i:06d}-a", other_channel_id=f"bench{i:06d}-a2", status="originated")
-        for i, r in enumerate(requests)
+        for i, r in enumerate(requests, start=first)
     )  # fmt: skip
 
     received: list[float] = []
     stalls: list[float] = []
+    backlog: list[int] = []
     collector_tune_for_listener()  # as ``manage.py ami_listener`` runs
 
     async def main() -> tuple[float, float, int]:
         loop = asyncio.get_running_loop()
         port_ready: asyncio.Future[int] = loop.create_future()
         sent = asyncio.Event()
-        server = asyncio.create_task(_serve(stream, port_ready, sent))
+        server = asyncio.create_task(_serve(stream, port_ready, sent, rate))
         node.port = await port_ready
         applier = Applier()
         link = NodeLink(node, applier)
@@ -166,6 +186,7 @@ def bench_listener(calls: int) -> None:
                 before = loop.time()
                 await asyncio.sleep(0.005)
                 stalls.append(loop.time() - before - 0.005)
+                backlog.append(applier.inbox.qsize())
 
         tick = asyncio.create_task(ticker())
         await link.client.start()
@@ -186,11 +207,16 @@ def bench_listener(calls: int) -> None:
 
     read_seconds, apply_seconds, state_changes = asyncio.run(main())
     ended = CallAttempt.objects.filter(node=node, status="ended").count()
+    stall = f"event-loop stall p99.9 {_percentile(stalls, 0.999) * 1000:.1f} ms, max {max(stalls) * 1000:.1f} ms"
+    if rate is not None:
+        print(f"listener at a steady {rate:,.0f} messages/s (R6): {calls} callbacks, {len(received)} AMI messages")
+        print(
+            f"  {stall}; applier backlog at most {max(backlog):,} messages; "
+            f"{state_changes} state changes, {ended}/{calls} calls ended"
+        )
+        return
     print(f"listener: {calls} callbacks, {len(received)} AMI messages ({len(stream) / 1e6:.1f} MB)")
-    print(
-        f"  reader:   {len(received) / read_seconds:,.0f} messages/s; event-loop stall p99.9 "
-        f"{_percentile(stalls, 0.999) * 1000:.1f} ms, max {max(stalls) * 1000:.1f} ms"
-    )
+    print(f"  reader:   {len(received) / read_seconds:,.0f} messages/s; {stall}")
     print(
         f"  applier:  {len(received) / apply_seconds:,.0f} events/s applied to call state "
         f"({state_changes} state changes, {ended}/{calls} calls ended)"
@@ -348,12 +374,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="submissions per second")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--listener-calls", type=int, default=2000)
+    parser.add_argument("--steady-calls", type=int, default=400, help="callbacks streamed at --steady-rate")
+    parser.add_argument("--steady-rate", type=float, default=5000.0, help="AMI messages/s (R6's load)")
     parser.add_argument("--skip-whole-path", action="store_true")
     args = parser.parse_args()
     _reset_database()
     if not args.skip_whole_path:
         bench_whole_path(args.callbacks, args.rate, args.workers)
     bench_listener(args.listener_calls)
+    bench_listener(args.steady_calls, rate=args.steady_rate, first=args.listener_calls)
 
 
 if __name__ == "__main__":
