@@ -20,15 +20,18 @@ D = Decimal
 pytestmark = pytest.mark.django_db
 
 NOVEMBER = (date(2026, 11, 1), date(2026, 12, 1))
+IN_NOVEMBER = datetime(2026, 11, 20, tzinfo=UTC)
 DECEMBER_2026 = datetime(2026, 12, 15, tzinfo=UTC)
 
 
 def _calls(enterprise: Enterprise, talks: list[int], visitor: str = "+8613900001005") -> None:
+    """Calls placed now, their CDRs dated in November: whatever today is, they belong to the invoiced period."""
     for talk in talks:
         attempt = place_call(enterprise, visitor=visitor)
         assert attempt is not None
         end_call(attempt, talk_seconds=talk)
         cdr_record_attempt(attempt_id=attempt.pk)
+        CallDetailRecord.objects.filter(attempt_id=attempt.pk).update(ended_at=IN_NOVEMBER)
 
 
 def _issue(enterprise: Enterprise) -> Invoice | None:
@@ -42,7 +45,6 @@ def test_an_invoice_is_the_sum_of_its_cdrs_to_the_cent(enterprise: Enterprise) -
     billed_enterprise(enterprise, top_up="100", tax_rate=D("0.06"))
     _calls(enterprise, [7, 61, 300])
     _calls(enterprise, [13], visitor="+8613800002222")
-    CallDetailRecord.objects.update(ended_at=datetime(2026, 11, 20, tzinfo=UTC))
     # when
     invoice = _issue(enterprise)
     # then
