@@ -236,7 +236,8 @@ class CallTracker:
                 return []  # already known from the dialplan's DialBegin
             call.first_disposition = Disposition.ANSWERED
             call.first_answered_at = self._clock()
-            return [FirstLegAnswered(channel_id=channel_id, at=call.first_answered_at)]
+            # Sent from another thread than the hangups: it can come after the last one, and then ends the call.
+            return [FirstLegAnswered(channel_id=channel_id, at=call.first_answered_at), *self._end_if_over(call)]
         call.first_disposition = ORIGINATE_REASON_DISPOSITION.get(message.get("Reason") or "", Disposition.FAILED)
         return self._end_if_over(call)
 
