@@ -17,7 +17,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -76,6 +76,8 @@ class _LinkUp:
     node_id: int
     uptime: int | None
     live_channels: tuple[AmiMessage, ...] | None  # CoreShowChannel events; None when they could not be read
+    # When Asterisk said both, on the event loop: the applier may take it up seconds later, behind a backlog.
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ class Applier:
 
     def _reconcile(self, link: _LinkUp) -> None:
         node = AsteriskNode.objects.get(pk=link.node_id)
-        restarted = node_services.node_mark_up(node=node, uptime_seconds=link.uptime)
+        restarted = node_services.node_mark_up(node=node, uptime_seconds=link.uptime, at=link.at)
         tracker = self.tracker(node.pk)
         live = CallAttempt.objects.filter(node=node, status__in=LIVE_ATTEMPT_STATUSES)
         if restarted:
@@ -177,7 +179,7 @@ class Applier:
             channels_by_call.setdefault(channel.get("Linkedid") or "", []).append(
                 (channel.get("Uniqueid") or "", channel.get("Channel") or "")
             )
-        settled_before = timezone.now() - RECONCILE_MIN_AGE
+        settled_before = link.at - RECONCILE_MIN_AGE
         for attempt in live:
             channels = channels_by_call.get(attempt.channel_id)
             if channels:
@@ -231,7 +233,7 @@ class NodeLink:
         except AmiError as error:
             logger.warning("callback.listener.core_show_channels_failed node=%s error=%s", self.node_id, error)
             channels = None
-        self.applier.inbox.put(_LinkUp(self.node_id, uptime, channels))
+        self.applier.inbox.put(_LinkUp(self.node_id, uptime, channels, at=timezone.now()))
 
     def _on_disconnected(self, reason: str) -> None:
         self.applier.inbox.put(_LinkDown(self.node_id, reason))

@@ -9,7 +9,7 @@ after rows were deleted or edited by hand.
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlparse
 
 from django.db import connection, transaction
@@ -88,13 +88,14 @@ def node_mark_down(*, node: AsteriskNode, reason: str) -> None:
         logger.warning("callback.node.down node=%s reason=%s", node.pk, reason)
 
 
-def node_mark_up(*, node: AsteriskNode, uptime_seconds: int | None) -> bool:
-    """Record a successful login. True when Asterisk booted again since the last one we recorded.
+def node_mark_up(*, node: AsteriskNode, uptime_seconds: int | None, at: datetime | None = None) -> bool:
+    """Record a successful login, whose ``uptime_seconds`` Asterisk reported ``at`` (default: now). True when
+    Asterisk booted again since the last one we recorded.
 
     Boot instants are compared, not raw Uptimes: Uptime is whole seconds, read a few ms late.
     """
     now = timezone.now()
-    booted_at = now - timedelta(seconds=uptime_seconds) if uptime_seconds is not None else None
+    booted_at = (at or now) - timedelta(seconds=uptime_seconds) if uptime_seconds is not None else None
     with transaction.atomic():
         locked = AsteriskNode.objects.select_for_update().get(pk=node.pk)
         restarted = (

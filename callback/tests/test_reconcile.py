@@ -60,7 +60,7 @@ def test_an_asterisk_restart_ends_every_live_call_on_that_node_with_that_reason(
     # given: a connected call, then Asterisk comes back with Uptime 0
     attempt = _connected_attempt(enterprise, node, "call-1")
     # when
-    Applier().handle(_LinkUp(node.pk, uptime=0, live_channels=()))
+    Applier().handle(_LinkUp(node.pk, uptime=0, live_channels=(), at=timezone.now()))
     # then
     attempt.request.refresh_from_db()
     assert (attempt.request.status, attempt.request.reason_code) == ("completed", "asterisk_restarted")
@@ -78,7 +78,7 @@ def test_after_a_link_blip_a_call_still_up_is_reattached_and_followed_to_its_end
         _event("CoreShowChannel", Uniqueid="v-2", Linkedid="call-2", Channel="Local/8613900001100@o-2;2"),
     )
     applier = Applier()
-    applier.handle(_LinkUp(node.pk, uptime=3600, live_channels=channels))
+    applier.handle(_LinkUp(node.pk, uptime=3600, live_channels=channels, at=timezone.now()))
     attempt.request.refresh_from_db()
     assert attempt.request.status == "connected"
     # when: the visitor hangs up, then everything else
@@ -98,8 +98,28 @@ def test_after_a_link_blip_a_call_still_up_is_reattached_and_followed_to_its_end
 
 def test_a_call_that_ended_while_the_link_was_down_is_closed(enterprise: Enterprise, node: AsteriskNode) -> None:
     attempt = _connected_attempt(enterprise, node, "call-3")
-    Applier().handle(_LinkUp(node.pk, uptime=3600, live_channels=()))
+    Applier().handle(_LinkUp(node.pk, uptime=3600, live_channels=(), at=timezone.now()))
     attempt.refresh_from_db()
     attempt.request.refresh_from_db()
     assert attempt.status == "ended"
     assert (attempt.request.status, attempt.request.reason_code) == ("completed", "node_lost")
+
+
+def test_a_link_blip_taken_up_late_behind_a_backlog_is_not_a_restart(
+    enterprise: Enterprise, node: AsteriskNode
+) -> None:
+    # given: a call still up; the login's Uptime was read 10 s before the applier, busy with a backlog, gets to it
+    attempt = _connected_attempt(enterprise, node, "call-4")
+    channels = (
+        _event("CoreShowChannel", Uniqueid="call-4", Linkedid="call-4", Channel="Local/8613800001100@o-1;1"),
+        _event("CoreShowChannel", Uniqueid="call-4-2", Linkedid="call-4", Channel="Local/8613800001100@o-1;2"),
+    )
+    reported_at = timezone.now() - timedelta(seconds=10)
+    uptime = int((reported_at - node.booted_at).total_seconds())
+    # when
+    Applier().handle(_LinkUp(node.pk, uptime=uptime, live_channels=channels, at=reported_at))
+    # then: the same boot, so the call is followed on, not ended as a restart
+    attempt.refresh_from_db()
+    attempt.request.refresh_from_db()
+    assert attempt.status == "connected"
+    assert attempt.request.status == "connected"
