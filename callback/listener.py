@@ -81,6 +81,11 @@ class _LinkUp:
 
 
 @dataclass(frozen=True)
+class _LinkStillUp:
+    node_id: int
+
+
+@dataclass(frozen=True)
 class _LinkDown:
     node_id: int
     reason: str
@@ -90,7 +95,7 @@ class Applier:
     """Applies AMI messages and link changes to the database, in arrival order, on one thread."""
 
     def __init__(self) -> None:
-        self.inbox: queue.SimpleQueue[_Event | _LinkUp | _LinkDown | None] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[_Event | _LinkUp | _LinkStillUp | _LinkDown | None] = queue.SimpleQueue()
         self._trackers: dict[int, CallTracker] = {}
         self._thread = threading.Thread(target=self._run, name="ami-applier", daemon=True)
         self.applied = 0
@@ -122,10 +127,10 @@ class Applier:
             self.apply(batch)  # type: ignore[arg-type]
         connection.close()
 
-    def handle(self, item: "_Event | _LinkUp | _LinkDown") -> None:
+    def handle(self, item: "_Event | _LinkUp | _LinkStillUp | _LinkDown") -> None:
         self.apply([item])
 
-    def apply(self, batch: "list[_Event | _LinkUp | _LinkDown]") -> None:
+    def apply(self, batch: "list[_Event | _LinkUp | _LinkStillUp | _LinkDown]") -> None:
         """Apply a batch in one transaction: one commit, and so one wait for the WAL flush, for many facts.
 
         Feeding the trackers is pure and happens once; if applying fails, the facts are applied again one by
@@ -137,6 +142,8 @@ class Applier:
                 steps.extend((apply_fact, (fact,)) for fact in self.tracker(item.node_id).feed(item.message))
             elif isinstance(item, _LinkUp):
                 steps.append((self._reconcile, (item,)))
+            elif isinstance(item, _LinkStillUp):
+                steps.append((self._link_still_up, (item,)))
             else:
                 steps.append((self._link_down, (item,)))
         if not steps:
@@ -161,6 +168,10 @@ class Applier:
     @staticmethod
     def _link_down(link: "_LinkDown") -> None:
         node_services.node_mark_down(node=AsteriskNode(pk=link.node_id), reason=link.reason)
+
+    @staticmethod
+    def _link_still_up(link: _LinkStillUp) -> None:
+        node_services.node_confirm_up(node_id=link.node_id)
 
     def _reconcile(self, link: _LinkUp) -> None:
         node = AsteriskNode.objects.get(pk=link.node_id)
@@ -201,6 +212,7 @@ class NodeLink:
 
     def __init__(self, node: AsteriskNode, applier: Applier) -> None:
         self.node_id = node.pk
+        self.address = NodeLink.address_of(node)
         self.applier = applier
         self.client = AmiClient(
             node.host,
@@ -216,6 +228,11 @@ class NodeLink:
             ping_timeout=settings.AMI_PING_TIMEOUT_SECONDS,
             name=node.name,
         )
+
+    @staticmethod
+    def address_of(node: AsteriskNode) -> tuple[str, int, str, str]:
+        """What the link was made with: when an operator changes any of it, the link is made again."""
+        return (node.host, node.port, node.username, node.secret)
 
     def _on_event(self, message: AmiMessage) -> None:
         # Most of Asterisk's ~107 messages per callback (VarSet, Newexten, …) say nothing about call state:
@@ -253,7 +270,8 @@ def collector_tune_for_listener() -> None:
 
 
 async def run_listener(*, stop: asyncio.Event, node_refresh_seconds: float = 30.0) -> None:
-    """Keep one NodeLink per enabled node until ``stop`` is set; pick up nodes added or removed meanwhile."""
+    """Keep one NodeLink per enabled node until ``stop`` is set; pick up nodes added, changed or removed
+    meanwhile, and put back in service a node a worker marked down while our link to it is up."""
     applier = Applier()
     applier.start()
     links: dict[int, NodeLink] = {}
@@ -262,11 +280,18 @@ async def run_listener(*, stop: asyncio.Event, node_refresh_seconds: float = 30.
         while not stop.is_set():
             nodes = await loop.run_in_executor(None, _enabled_nodes)
             for node in nodes:
+                if node.pk in links and links[node.pk].address != NodeLink.address_of(node):
+                    await links.pop(node.pk).client.close()
                 if node.pk not in links:
                     links[node.pk] = NodeLink(node, applier)
                     await links[node.pk].client.start()
             for node_id in set(links) - {n.pk for n in nodes}:
                 await links.pop(node_id).client.close()
+            for node in nodes:
+                # A worker marks a node down when its own link fails; ours is the one that watches the node. Through
+                # the applier, so that a drop of our link after this check still ends with the node down.
+                if node.ami_state == AsteriskNode.AmiState.DOWN and links[node.pk].client.connected:
+                    applier.inbox.put(_LinkStillUp(node.pk))
             try:
                 await asyncio.wait_for(stop.wait(), timeout=node_refresh_seconds)
             except TimeoutError:

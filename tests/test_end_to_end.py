@@ -11,7 +11,8 @@ import threading
 import pytest
 
 from callback import tasks
-from callback.models import CallAttempt, CallLeg
+from callback.models import AsteriskNode, CallAttempt, CallLeg
+from callback.services import nodes as node_services
 from conftest import make_enterprise
 from tenants.models import Enterprise
 from tenants.phone import InvalidPhoneNumber
@@ -114,6 +115,15 @@ def test_with_no_reachable_node_the_request_fails_saying_so(engine: Engine) -> N
     assert (request.status, request.reason_code) == ("failed", "no_node_available")
     engine.node.refresh_from_db()
     assert engine.node.ami_state == "down"
+
+
+def test_a_node_a_worker_could_not_reach_is_back_in_service_while_the_listener_reaches_it(engine: Engine) -> None:
+    # given: a worker's own link failed (a blip on its side) and it took the node out
+    node_services.node_mark_down(node=engine.node, reason="worker: login timed out")
+    # when the listener's next look at its nodes finds its own link up, then
+    wait_for(lambda: AsteriskNode.objects.filter(pk=engine.node.pk, ami_state="up").exists(), 5, "the node back up")
+    request = engine.wait_final(engine.submit(_enterprise("+8613800001100"), "+8613900001002"))
+    assert (request.status, request.reason_code) == ("completed", "visitor_hung_up")
 
 
 def test_a_duplicated_task_places_one_call(engine: Engine) -> None:

@@ -88,6 +88,17 @@ def node_mark_down(*, node: AsteriskNode, reason: str) -> None:
         logger.warning("callback.node.down node=%s reason=%s", node.pk, reason)
 
 
+def node_confirm_up(*, node_id: int) -> bool:
+    """The listener's link to the node is up: a node a worker marked down (its own link failed) is back in service.
+    True when it was down."""
+    changed = AsteriskNode.objects.filter(pk=node_id, ami_state=AsteriskNode.AmiState.DOWN).update(
+        ami_state=AsteriskNode.AmiState.UP, ami_state_changed_at=timezone.now(), ami_state_reason=""
+    )
+    if changed:
+        logger.info("callback.node.up_again node=%s (the listener's link is up)", node_id)
+    return bool(changed)
+
+
 def node_mark_up(*, node: AsteriskNode, uptime_seconds: int | None, at: datetime | None = None) -> bool:
     """Record a successful login, whose ``uptime_seconds`` Asterisk reported ``at`` (default: now). True when
     Asterisk booted again since the last one we recorded.
