@@ -28,7 +28,7 @@ from callback.facts import (
 from callback.models import LIVE_ATTEMPT_STATUSES, CallAttempt, CallbackRequest, CallLeg
 from callback.reasons import Reason
 from callback.services import nodes as node_services
-from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
+from callback.services.requests import enqueue_attempt, expiry_after, hand_off_finished_attempt, request_transition
 from callback.statemachine import FINAL_STATUSES, CallOrder, Event, Status, allowed_events
 from huibo import db
 from tenants.phone import dial_digits
@@ -325,7 +325,7 @@ def _retry_visitor_or_fail(request: CallbackRequest, attempt: CallAttempt, visit
         Disposition.CONGESTION: Reason.VISITOR_UNREACHABLE,
     }.get(visitor_leg.disposition, Reason.VISITOR_UNREACHABLE)
     if visitor_leg.disposition in RETRYABLE_VISITOR_DISPOSITIONS and request.visitor_retries_left > 0:
-        spacing = timedelta(seconds=request.enterprise.visitor_retry_spacing_seconds)
+        due_at = timezone.now() + timedelta(seconds=request.enterprise.visitor_retry_spacing_seconds)
         request_transition(
             request=request,
             event=Event.SCHEDULE,
@@ -333,7 +333,8 @@ def _retry_visitor_or_fail(request: CallbackRequest, attempt: CallAttempt, visit
             detail=str(reason.value),
             attempt=attempt,
             updates={
-                "due_at": timezone.now() + spacing,
+                "due_at": due_at,
+                "expires_at": expiry_after(due_at),
                 "visitor_retries_left": request.visitor_retries_left - 1,
                 "hunted_numbers": [],
             },

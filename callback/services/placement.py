@@ -31,7 +31,7 @@ from callback.models import (
 )
 from callback.reasons import Reason
 from callback.services import nodes as node_services
-from callback.services.requests import enqueue_attempt, hand_off_finished_attempt, request_transition
+from callback.services.requests import enqueue_attempt, expiry_after, hand_off_finished_attempt, request_transition
 from callback.statemachine import CallOrder, Event, Status, allowed_events
 from cdr import selectors as cdr_selectors
 from huibo import db, prepared
@@ -178,13 +178,12 @@ def _originate_request(
 
 
 def _wait_or_fail(request: CallbackRequest, *, reason: Reason, until: datetime, now: datetime) -> None:
-    request_transition(
-        request=request,
-        event=Event.SCHEDULE,
-        reason=reason,
-        updates={"due_at": until, "hunted_numbers": []},
-        now=now,
-    )
+    updates: dict[str, object] = {"due_at": until, "hunted_numbers": []}
+    if reason is Reason.OUTSIDE_WORKING_HOURS:
+        # Closed now (a retry fell after closing): the next opening gets the whole wait, as a new request would.
+        # Busy lines keep the limit the request has: that is the wait it bounds.
+        updates["expires_at"] = expiry_after(until)
+    request_transition(request=request, event=Event.SCHEDULE, reason=reason, updates=updates, now=now)
 
 
 def attempt_place(

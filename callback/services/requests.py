@@ -100,6 +100,12 @@ def request_transition(
     return True
 
 
+def expiry_after(due_at: datetime) -> datetime:
+    """How long a request due at ``due_at`` may wait (for lines to free up) before it expires. A wait Huibo chose,
+    for an opening or the visitor's retry spacing, moves ``due_at``, and with it this limit."""
+    return due_at + timedelta(seconds=settings.CALLBACK_MAX_WAIT_SECONDS)
+
+
 def callback_request_create(
     *,
     enterprise: Enterprise,
@@ -123,14 +129,13 @@ def callback_request_create(
     opening = tenant_selectors.next_opening(enterprise=enterprise, at=max(now, not_before or now))
     if opening is None:
         raise CallbackRefused(Reason.NO_WORKING_HOURS.value, _("This enterprise has no working hours."))
-    max_wait = timedelta(seconds=settings.CALLBACK_MAX_WAIT_SECONDS)
     request = CallbackRequest(
         enterprise=enterprise,
         visitor_number=number,
         call_order=enterprise.call_order,
         source=source,
         due_at=opening,
-        expires_at=opening + max_wait,
+        expires_at=expiry_after(opening),
         visitor_retries_left=enterprise.visitor_retries,
     )
     event = CallbackEvent(

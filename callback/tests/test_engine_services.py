@@ -353,6 +353,43 @@ def test_every_transition_is_stored_with_its_cause(
     ]
 
 
+def test_a_visitor_retry_spaced_beyond_the_longest_wait_is_dialled_not_expired(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway, settings, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    # given: retries 20 minutes apart, and requests that may wait 15 minutes for a free line
+    settings.CALLBACK_MAX_WAIT_SECONDS = 900
+    Enterprise.objects.filter(pk=enterprise.pk).update(visitor_retry_spacing_seconds=1200)
+    request = _accept(enterprise)
+    attempt = _place(request, gateway)
+    outcomes.attempt_first_answered(FirstLegAnswered(channel_id=attempt.channel_id, at=datetime.now(UTC)))
+    outcomes.attempt_ended(_ended(attempt, Disposition.ANSWERED, Disposition.NO_ANSWER))
+    # when the retry falls due
+    with django_capture_on_commit_callbacks() as queued:
+        requests.requests_dispatch_due(now=datetime.now(UTC) + timedelta(seconds=1201))
+    # then it is placed, not expired as "waited too long"
+    request.refresh_from_db()
+    assert (request.status, request.reason_code) == ("scheduled", "visitor_retry")
+    assert len(queued) == 1
+
+
+def test_a_request_waiting_for_a_free_line_expires_after_the_longest_wait(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway, settings
+) -> None:  # type: ignore[no-untyped-def]
+    # given: the enterprise's only line is taken, so the next request waits for it
+    settings.CALLBACK_MAX_WAIT_SECONDS = 900
+    Enterprise.objects.filter(pk=enterprise.pk).update(max_concurrent_calls=1)
+    _place(_accept(enterprise, "+8613900001005"), gateway)
+    waiting = _accept(enterprise, "+8613900001006")
+    assert _place(waiting, gateway) is None
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.reason_code) == ("scheduled", "all_lines_busy")
+    # when the longest wait has passed
+    requests.requests_dispatch_due(now=datetime.now(UTC) + timedelta(seconds=901))
+    # then
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.reason_code) == ("expired", "waited_too_long")
+
+
 def test_a_request_whose_queued_task_was_lost_is_queued_again(
     enterprise: Enterprise, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
