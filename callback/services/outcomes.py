@@ -271,10 +271,11 @@ def _complete(request: CallbackRequest, attempt: CallAttempt, fact: AttemptEnded
         for event in (Event.FIRST_ANSWERED, Event.SECOND_DIALING, Event.SECOND_ANSWERED):
             if event in _allowed(request):
                 _advance(request, event, attempt)
-    connected_at = attempt.connected_at
+    # The dialplan's TIMEOUT(absolute) starts when the first leg answers (it is billed from then).
+    capped_from = attempt.first_answered_at or attempt.connected_at
     if fact.asterisk_shutdown:
         reason = Reason.ASTERISK_RESTARTED
-    elif connected_at and attempt.max_seconds and fact.at - connected_at >= timedelta(seconds=attempt.max_seconds - 1):
+    elif capped_from and attempt.max_seconds and fact.at - capped_from >= timedelta(seconds=attempt.max_seconds - 1):
         reason = Reason.COMPLETED_MAX_DURATION
     else:
         second_hung_up_first = fact.second is not None and fact.second.hung_up_first

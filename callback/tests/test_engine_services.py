@@ -307,6 +307,29 @@ def test_a_call_seen_connected_completes_though_its_end_is_reported_without_the_
     assert request.status == Status.COMPLETED
 
 
+def test_a_call_cut_at_its_time_limit_says_so(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    # given: Asterisk hangs up max_seconds after the enterprise answered; the visitor answered 15 s after that
+    attempt = _place(_accept(enterprise), gateway)
+    ended_at = datetime.now(UTC)
+    answered_at = ended_at - timedelta(seconds=attempt.max_seconds)
+    outcomes.attempt_first_answered(FirstLegAnswered(channel_id=attempt.channel_id, at=answered_at))
+    outcomes.attempt_connected(Connected(channel_id=attempt.channel_id, at=answered_at + timedelta(seconds=15)))
+    # when
+    outcomes.attempt_ended(
+        AttemptEnded(
+            channel_id=attempt.channel_id,
+            at=ended_at,
+            first=LegReport(disposition=Disposition.ANSWERED),
+            second=LegReport(disposition=Disposition.ANSWERED),
+        )
+    )
+    # then
+    attempt.request.refresh_from_db()
+    assert (attempt.request.status, attempt.request.reason_code) == ("completed", "max_duration_reached")
+
+
 def test_a_replayed_event_changes_nothing(
     enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
 ) -> None:
