@@ -11,7 +11,7 @@ ALL_CLASSES = frozenset(
 # What Huibo's AMI user gets in production (asterisk/manager.conf); the simulator's default too, so code
 # developed against it sees what production sends.
 PRODUCTION_READ = frozenset({"system", "call", "cdr"})
-PRODUCTION_WRITE = frozenset({"originate", "call", "reporting"})
+PRODUCTION_WRITE = frozenset({"originate", "reporting"})
 
 # Which write class an action needs (manager.c registrations; any one of them is enough).
 ACTION_CLASSES: dict[str, frozenset[str]] = {
