@@ -185,21 +185,21 @@ class Applier:
             return
         if link.live_channels is None:
             return
-        channels_by_call: dict[str, list[tuple[str, str]]] = {}
+        channels_by_call: dict[str, list[AmiMessage]] = {}
         for channel in link.live_channels:
-            channels_by_call.setdefault(channel.get("Linkedid") or "", []).append(
-                (channel.get("Uniqueid") or "", channel.get("Channel") or "")
-            )
+            channels_by_call.setdefault(channel.get("Linkedid") or "", []).append(channel)
         settled_before = link.at - RECONCILE_MIN_AGE
         for attempt in live:
             channels = channels_by_call.get(attempt.channel_id)
             if channels:
-                tracker.adopt(
+                # What happened while we were away (answered, connected) is caught up on here.
+                for fact in tracker.adopt(
                     channel_id=attempt.channel_id,
                     channels=channels,
                     first_answered=attempt.first_answered_at is not None,
                     connected_at=attempt.connected_at,
-                )
+                ):
+                    apply_fact(fact)
             elif attempt.first_answered_at or (
                 attempt.originate_sent_at and attempt.originate_sent_at < settled_before
             ):

@@ -60,6 +60,7 @@ CAUSE_DISPOSITION = {
     21: Disposition.REJECTED,
     34: Disposition.CONGESTION,
 }
+CHANNEL_STATE_UP = "6"  # AST_STATE_UP
 # How many finished calls to remember, so a Cdr arriving after the last Hangup still finds its call.
 _RECENTLY_ENDED = 4096
 
@@ -126,29 +127,46 @@ class CallTracker:
         self,
         *,
         channel_id: str,
-        channels: list[tuple[str, str]],
+        channels: list[AmiMessage],
         first_answered: bool,
         connected_at: datetime | None,
-    ) -> None:
-        """Follow a call that was already up when we (re)connected, from CoreShowChannels' (Uniqueid, Channel)."""
+    ) -> list[Fact]:
+        """Follow a call that was already up when we (re)connected, from its CoreShowChannel events; the facts of
+        what happened while we were away (``first_answered``, ``connected_at``: what we knew before)."""
         if channel_id in self._calls:
-            return
-        names = dict(channels)
+            return []
+        names = {m.get("Uniqueid") or "": m.get("Channel") or "" for m in channels}
+        first = next((m for m in channels if m.get("Uniqueid") == channel_id), None)
         first_name = names.get(channel_id, "")
         call = _Call(channel_id=channel_id, first_prefix=_pair_prefix(first_name) if first_name else "")
         call.names = names
         call.live = set(names)
         call.seen_channels = True
-        if first_answered:
-            call.first_disposition = Disposition.ANSWERED
         call.connected_at = connected_at
-        others = [n for n in names.values() if not (call.first_prefix and n.startswith(call.first_prefix))]
+        # The second party's Local pair (the phones' own trunk channels share the Linkedid too).
+        others = [
+            n
+            for n in names.values()
+            if n.startswith("Local/") and not (call.first_prefix and n.startswith(call.first_prefix))
+        ]
         if others:
             call.second_prefix = _pair_prefix(others[0])
             call.second_dialing = True
         self._calls[channel_id] = call
         for uniqueid in names:
             self._channel_call[uniqueid] = channel_id
+        facts: list[Fact] = []
+        now = self._clock()
+        # The first ;1 is Up once the first party answered, and in a bridge once the second one did.
+        if first_answered or (first is not None and first.get("ChannelState") == CHANNEL_STATE_UP):
+            call.first_disposition = Disposition.ANSWERED
+            if not first_answered:
+                call.first_answered_at = now
+                facts.append(FirstLegAnswered(channel_id=channel_id, at=now))
+        if connected_at is None and first is not None and first.get("BridgeId"):
+            call.connected_at = now
+            facts.append(Connected(channel_id=channel_id, at=now))
+        return facts
 
     def forget(self) -> None:
         """Drop every call: after an Asterisk restart none of them exists any more."""

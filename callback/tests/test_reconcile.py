@@ -27,12 +27,17 @@ def node(db: None) -> AsteriskNode:
 
 
 def _connected_attempt(enterprise: Enterprise, node: AsteriskNode, channel_id: str) -> CallAttempt:
+    return _live_attempt(enterprise, node, channel_id, connected=True)
+
+
+def _live_attempt(enterprise: Enterprise, node: AsteriskNode, channel_id: str, *, connected: bool) -> CallAttempt:
+    """An attempt placed 30 s ago: connected since then, or (as far as we know) still ringing the enterprise."""
     placed = timezone.now() - timedelta(seconds=30)
     request = CallbackRequest.objects.create(
         enterprise=enterprise,
         visitor_number="+8613900001100",
         call_order="enterprise_first",
-        status=Status.CONNECTED,
+        status=Status.CONNECTED if connected else Status.DIALING_ENTERPRISE,
         due_at=placed,
         expires_at=placed + timedelta(hours=1),
         attempts_made=1,
@@ -47,10 +52,10 @@ def _connected_attempt(enterprise: Enterprise, node: AsteriskNode, channel_id: s
         action_id=f"a-{channel_id}",
         channel_id=channel_id,
         other_channel_id=f"{channel_id}-2",
-        status=CallAttempt.Status.CONNECTED,
+        status=CallAttempt.Status.CONNECTED if connected else CallAttempt.Status.ORIGINATED,
         originate_sent_at=placed,
-        first_answered_at=placed,
-        connected_at=placed,
+        first_answered_at=placed if connected else None,
+        connected_at=placed if connected else None,
     )
 
 
@@ -123,3 +128,39 @@ def test_a_link_blip_taken_up_late_behind_a_backlog_is_not_a_restart(
     attempt.request.refresh_from_db()
     assert attempt.status == "connected"
     assert attempt.request.status == "connected"
+
+
+def test_a_call_answered_and_bridged_while_the_link_was_down_is_caught_up_on_and_followed_to_its_end(
+    enterprise: Enterprise, node: AsteriskNode
+) -> None:
+    # given: we last saw the enterprise's phone ringing; Asterisk now lists the call bridged (the first ;1 Up and
+    # in a bridge), with the phones' own trunk channels beside the two Local pairs
+    attempt = _live_attempt(enterprise, node, "call-5", connected=False)
+    bridge = {"BridgeId": "b-1"}
+    up = {"ChannelState": "6", "ChannelStateDesc": "Up"}
+    listed = [
+        ("call-5", "Local/8613800001100@huibo-outbound-00000001;1", {**up, **bridge}),
+        ("call-5-2", "Local/8613800001100@huibo-outbound-00000001;2", up),
+        ("t-1", "PJSIP/huibo-trunk-00000001", up),
+        ("v-1", "Local/8613900001100@huibo-outbound-00000002;1", {**up, **bridge}),
+        ("v-2", "Local/8613900001100@huibo-outbound-00000002;2", up),
+        ("t-2", "PJSIP/huibo-trunk-00000002", up),
+    ]
+    channels = tuple(
+        _event("CoreShowChannel", Uniqueid=uniqueid, Linkedid="call-5", Channel=name, **fields)
+        for uniqueid, name, fields in listed
+    )
+    applier = Applier()
+    # when
+    applier.handle(_LinkUp(node.pk, uptime=3600, live_channels=channels, at=timezone.now()))
+    # then
+    attempt.request.refresh_from_db()
+    assert attempt.request.status == "connected"
+    # and when the visitor hangs up first, then the rest
+    for uniqueid, name, _fields in (listed[5], listed[4], listed[3], listed[2], listed[0], listed[1]):
+        applier.handle(
+            _Event(node.pk, _event("Hangup", Uniqueid=uniqueid, Linkedid="call-5", Channel=name, Cause="16"))
+        )
+    attempt.request.refresh_from_db()
+    assert (attempt.request.status, attempt.request.reason_code) == ("completed", "visitor_hung_up")
+    assert set(attempt.legs.values_list("role", "disposition")) == {("enterprise", "answered"), ("visitor", "answered")}
