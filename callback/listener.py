@@ -175,14 +175,16 @@ class Applier:
 
     def _reconcile(self, link: _LinkUp) -> None:
         node = AsteriskNode.objects.get(pk=link.node_id)
-        restarted = node_services.node_mark_up(node=node, uptime_seconds=link.uptime, at=link.at)
+        booted_again_at = node_services.node_mark_up(node=node, uptime_seconds=link.uptime, at=link.at)
         tracker = self.tracker(node.pk)
-        live = CallAttempt.objects.filter(node=node, status__in=LIVE_ATTEMPT_STATUSES)
-        if restarted:
+        live = list(CallAttempt.objects.filter(node=node, status__in=LIVE_ATTEMPT_STATUSES))
+        if booted_again_at is not None:
             tracker.forget()
-            for attempt in live:
+            # Calls from before the boot are gone with it. Workers may have placed calls on the new boot before we
+            # logged in again: those are followed like any other.
+            for attempt in [a for a in live if (a.originate_sent_at or a.created_at) < booted_again_at]:
                 outcomes.attempt_end_unreported(attempt=attempt, reason=Reason.ASTERISK_RESTARTED)
-            return
+                live.remove(attempt)
         if link.live_channels is None:
             return
         channels_by_call: dict[str, list[AmiMessage]] = {}

@@ -99,9 +99,9 @@ def node_confirm_up(*, node_id: int) -> bool:
     return bool(changed)
 
 
-def node_mark_up(*, node: AsteriskNode, uptime_seconds: int | None, at: datetime | None = None) -> bool:
-    """Record a successful login, whose ``uptime_seconds`` Asterisk reported ``at`` (default: now). True when
-    Asterisk booted again since the last one we recorded.
+def node_mark_up(*, node: AsteriskNode, uptime_seconds: int | None, at: datetime | None = None) -> datetime | None:
+    """Record a successful login, whose ``uptime_seconds`` Asterisk reported ``at`` (default: now). When Asterisk
+    booted again since the last one we recorded: when it did; else None.
 
     Boot instants are compared, not raw Uptimes: Uptime is whole seconds, read a few ms late.
     """
@@ -120,7 +120,7 @@ def node_mark_up(*, node: AsteriskNode, uptime_seconds: int | None, at: datetime
         locked.booted_at = booted_at or locked.booted_at
         locked.save(update_fields=["ami_state", "ami_state_changed_at", "ami_state_reason", "booted_at"])
     logger.info("callback.node.up node=%s uptime=%s restarted=%s", node.pk, uptime_seconds, restarted)
-    return restarted
+    return booted_at if restarted else None
 
 
 def _load(node: str) -> str:

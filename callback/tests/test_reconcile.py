@@ -164,3 +164,26 @@ def test_a_call_answered_and_bridged_while_the_link_was_down_is_caught_up_on_and
     attempt.request.refresh_from_db()
     assert (attempt.request.status, attempt.request.reason_code) == ("completed", "visitor_hung_up")
     assert set(attempt.legs.values_list("role", "disposition")) == {("enterprise", "answered"), ("visitor", "answered")}
+
+
+def test_after_a_restart_a_call_placed_on_the_new_boot_before_we_logged_in_again_is_followed(
+    enterprise: Enterprise, node: AsteriskNode
+) -> None:
+    # given: Asterisk booted again 10 s ago; a worker placed a call on it 5 s ago, before the listener was back
+    gone = _connected_attempt(enterprise, node, "call-6")
+    placed_since = _live_attempt(enterprise, node, "call-7", connected=False)
+    CallAttempt.objects.filter(pk=placed_since.pk).update(originate_sent_at=timezone.now() - timedelta(seconds=5))
+    ringing = {"ChannelState": "5", "ChannelStateDesc": "Ringing"}
+    channels = (
+        _event("CoreShowChannel", Uniqueid="call-7", Linkedid="call-7", Channel="Local/8613800001100@o-1;1", **ringing),
+        _event(
+            "CoreShowChannel", Uniqueid="call-7-2", Linkedid="call-7", Channel="Local/8613800001100@o-1;2", **ringing
+        ),
+    )
+    # when
+    Applier().handle(_LinkUp(node.pk, uptime=10, live_channels=channels, at=timezone.now()))
+    # then: the call from before the boot ended with it; the new one rings on
+    gone.request.refresh_from_db()
+    placed_since.refresh_from_db()
+    assert (gone.request.status, gone.request.reason_code) == ("completed", "asterisk_restarted")
+    assert placed_since.status == "originated"
