@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -69,6 +69,7 @@ def _channel_id_for_action(action_id: str) -> str | None:
 class _Event:
     node_id: int
     message: AmiMessage
+    received_at: datetime = field(default_factory=timezone.now)  # the reader stamps it, before any backlog
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ class Applier:
         steps: list[tuple[Callable[..., object], tuple[object, ...]]] = []
         for item in batch:
             if isinstance(item, _Event):
-                steps.extend((apply_fact, (fact,)) for fact in self.tracker(item.node_id).feed(item.message))
+                facts = self.tracker(item.node_id).feed(item.message, received_at=item.received_at)
+                steps.extend((apply_fact, (fact,)) for fact in facts)
             elif isinstance(item, _LinkUp):
                 steps.append((self._reconcile, (item,)))
             elif isinstance(item, _LinkStillUp):
@@ -240,7 +242,7 @@ class NodeLink:
         # Most of Asterisk's ~107 messages per callback (VarSet, Newexten, …) say nothing about call state:
         # drop them here so the applier thread, which shares the GIL with this loop, has less to chew.
         if message.name in CallTracker.EVENTS:
-            self.applier.inbox.put(_Event(self.node_id, message))
+            self.applier.inbox.put(_Event(self.node_id, message, timezone.now()))
 
     async def _on_connected(self, uptime: int | None, is_restart: bool) -> None:
         try:

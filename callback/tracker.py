@@ -112,15 +112,19 @@ class CallTracker:
         self._channel_call: dict[str, str] = {}
         # Channels of recently ended calls → their call, for Cdr events that come after the last Hangup.
         self._ended: dict[str, str] = {}
+        self._at = clock()  # when the message being fed was received
 
     @property
     def live_calls(self) -> int:
         return len(self._calls)
 
-    def feed(self, message: AmiMessage) -> list[Fact]:
+    def feed(self, message: AmiMessage, *, received_at: datetime | None = None) -> list[Fact]:
+        """The facts ``message`` tells, timed when it was received (default: now): a listener behind a backlog
+        applies it later, and the legs are billed from these times."""
         handler = self._HANDLERS.get(message.name) if message.is_event else None
         if handler is None:
             return []
+        self._at = received_at or self._clock()
         return handler(self, message)
 
     def adopt(
@@ -205,9 +209,9 @@ class CallTracker:
         if call.first_disposition is None:
             # Only an answered ;1 runs the callback context that dials; OriginateResponse may come later (07b, 10).
             call.first_disposition = Disposition.ANSWERED
-            call.first_answered_at = self._clock()
+            call.first_answered_at = self._at
             facts.append(FirstLegAnswered(channel_id=call.channel_id, at=call.first_answered_at))
-        facts.append(SecondLegDialing(channel_id=call.channel_id, at=self._clock()))
+        facts.append(SecondLegDialing(channel_id=call.channel_id, at=self._at))
         return facts
 
     def _on_dial_end(self, message: AmiMessage) -> list[Fact]:
@@ -219,7 +223,7 @@ class CallTracker:
         status = DIAL_STATUS_DISPOSITION.get(message.get("DialStatus") or "", Disposition.FAILED)
         call.second_dial_status = status
         if status is Disposition.ANSWERED and call.connected_at is None:
-            call.connected_at = self._clock()
+            call.connected_at = self._at
             return [Connected(channel_id=call.channel_id, at=call.connected_at)]
         return []
 
@@ -233,7 +237,7 @@ class CallTracker:
         member = message.get("DestChannel") or ""
         if not member.startswith("Local/"):
             return []  # in production [huibo-outbound]'s own Dial of the trunk
-        return [GroupMemberAnswered(channel_id=call.channel_id, digits=_local_exten(member), at=self._clock())]
+        return [GroupMemberAnswered(channel_id=call.channel_id, digits=_local_exten(member), at=self._at)]
 
     def _on_originate_response(self, message: AmiMessage) -> list[Fact]:
         """Asterisk's verdict on the first leg: Success (Reason 4) when it answered, else why not."""
@@ -253,7 +257,7 @@ class CallTracker:
             if call.first_disposition is Disposition.ANSWERED:
                 return []  # already known from the dialplan's DialBegin
             call.first_disposition = Disposition.ANSWERED
-            call.first_answered_at = self._clock()
+            call.first_answered_at = self._at
             # Sent from another thread than the hangups: it can come after the last one, and then ends the call.
             return [FirstLegAnswered(channel_id=channel_id, at=call.first_answered_at), *self._end_if_over(call)]
         call.first_disposition = ORIGINATE_REASON_DISPOSITION.get(message.get("Reason") or "", Disposition.FAILED)
@@ -273,7 +277,7 @@ class CallTracker:
             cause = 0
         side = self._side(call, name)
         if side and name.endswith(";2"):
-            call.causes[side] = (cause, message.get("Cause-txt") or "", self._clock())
+            call.causes[side] = (cause, message.get("Cause-txt") or "", self._at)
             call.phone_hangup_order.append(side)
         return self._end_if_over(call)
 
@@ -328,7 +332,7 @@ class CallTracker:
         return [self._report(call)]
 
     def _report(self, call: _Call) -> AttemptEnded:
-        now = self._clock()
+        now = self._at
         first_hung_up = call.phone_hangup_order[0] if call.phone_hangup_order else None
         first_cause, first_text, first_end = call.causes.get("first", (None, "", now))
         first_disposition = call.first_disposition or Disposition.FAILED

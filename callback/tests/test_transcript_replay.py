@@ -6,19 +6,14 @@ feed the recorded bytes through our parser and the listener's applier, and check
 reason and what each leg's disposition says.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 
-from callback.ami import AmiMessage, parse_messages
+from callback.ami import AmiMessage
 from callback.listener import Applier, _Event
 from callback.models import AsteriskNode, CallAttempt, CallbackRequest, CallLeg
 from callback.statemachine import Status
+from callback.tests.transcripts import TRANSCRIPTS, transcript_messages
 from tenants.models import Enterprise
-
-SHARED = Path(os.environ.get("HUIBO_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-TRANSCRIPTS = SHARED / "asterisk" / "transcripts"
 
 # transcript → per call, in order of the calls' start: (final status, reason, enterprise leg, visitor leg)
 EXPECTED = {
@@ -43,12 +38,6 @@ EXPECTED = {
 }
 # Scenarios with no call to follow: a refused Originate (08a: synchronous error) and failed logins (09).
 WITHOUT_CALLS = {"08a-originate-nonexistent-context", "09-login-wrong-password"}
-
-
-def _messages(name: str) -> list[AmiMessage]:
-    messages, rest = parse_messages((TRANSCRIPTS / f"{name}.ami.raw").read_bytes())
-    assert rest == b""
-    return messages
 
 
 def _calls(messages: list[AmiMessage]) -> list[tuple[str, str]]:
@@ -120,7 +109,7 @@ def _replay(messages: list[AmiMessage], enterprise: Enterprise) -> list[tuple[st
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_replayed_transcript_ends_each_request_as_the_call_did(name: str, enterprise: Enterprise) -> None:
-    assert _replay(_messages(name), enterprise) == EXPECTED[name]
+    assert _replay(transcript_messages(name), enterprise) == EXPECTED[name]
 
 
 FIRST_LEG_ANSWERED = [name for name, calls in EXPECTED.items() if len(calls) == 1 and calls[0][2] == "answered"]
@@ -133,7 +122,7 @@ def test_an_originate_success_reported_after_the_last_hangup_still_ends_the_call
 ) -> None:
     """Asterisk sends OriginateResponse from another thread than the hangups (07c: 1 ms apart): under load it
     can come last. The call must end all the same, with the same outcome."""
-    messages = _messages(name)
+    messages = transcript_messages(name)
     response = next(m for m in messages if m.name == "OriginateResponse")
     messages.remove(response)
     last_hangup = max(i for i, m in enumerate(messages) if m.name == "Hangup")
