@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from billing.money import ZERO, quantize_money
 from cdr.models import CallDetailRecord, CallSummary, RecordingSetting
 from huibo import prepared
 from tenants.models import Enterprise
@@ -198,7 +199,7 @@ def dashboard_of(*, enterprise: Enterprise, now: datetime) -> Dashboard:
         to_ringing=_percentiles(summaries, "placed_at"),
         to_connected=_percentiles(summaries, "connected_at"),
         billed_minutes=(Decimal(legs["seconds"] or 0) / 60).quantize(Decimal("0.01")),
-        spend=legs["spend"] or Decimal(0),
+        spend=quantize_money(legs["spend"] or ZERO),  # (SQLite sums REAL: back to the money precision)
         currency=currency,
         days=days,
     )

@@ -175,6 +175,21 @@ def _loaders(model: type[models.Model], vendor: str) -> tuple[tuple[str, Any, tu
     return tuple(loaders)
 
 
+def value_from_db(model: type[models.Model], attname: str, value: Any) -> Any:
+    """A value a plain statement read from (or computed over, as SUM) ``model``'s column ``attname``, converted as
+    the ORM would: SQLite keeps decimals as REAL, and this makes them the field's Decimal again."""
+    connection = transaction.get_connection()
+    _name, column, converters = _loaders_by_attname(model, connection.vendor)[attname]
+    for converter in converters:
+        value = converter(value, column, connection)
+    return value
+
+
+@functools.cache
+def _loaders_by_attname(model: type[models.Model], vendor: str) -> dict[str, tuple[str, Any, tuple[Converter, ...]]]:
+    return {loader[0]: loader for loader in _loaders(model, vendor)}
+
+
 def instances_from_row(row: Sequence[Any], *row_models: type[models.Model]) -> list[models.Model]:
     """The instances one row of ``select_list`` columns holds, model after model, each value converted as the
     ORM would: ``select_related().get()`` without compiling a QuerySet."""

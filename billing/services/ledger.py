@@ -88,6 +88,9 @@ def funds_of(*, account: BillingAccount) -> Funds:
     with transaction.get_connection().cursor() as cursor:
         prepared.execute(cursor, _FUNDS, [account.pk, account.pk, Reservation.Status.ACTIVE.value])
         balance, reserved = cursor.fetchone()
+    # (SUM and a sub-select: read as their columns, for the demo's SQLite, which returns REAL.)
+    balance = db.value_from_db(LedgerEntry, "balance_after", balance)
+    reserved = db.value_from_db(Reservation, "amount", reserved)
     return Funds(
         balance=balance if balance is not None else quantize_money(ZERO),
         reserved=reserved if reserved is not None else quantize_money(ZERO),

@@ -1,0 +1,61 @@
+"""`make demo` runs on the embedded SQLite database, which keeps decimals as REAL: money read back by plain
+statements must still come back as Decimal. Every other test runs on PostgreSQL; this one drives the billing path
+and the billing pages on a fresh SQLite database in a process of its own, as the demo does."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = """
+from decimal import Decimal
+from django.contrib.auth import get_user_model
+from django.test import Client
+from billing.services.ledger import funds_of
+from billing.tests.helpers import billed_enterprise, end_call, place_call
+from cdr.services import cdr_record_attempt
+from conftest import make_enterprise
+from tenants.models import Membership
+
+enterprise = make_enterprise("sqlite-demo")
+billed_enterprise(enterprise, top_up="100")
+for talk in (7, 61, 30):  # every call after the first charged one failed: a REAL balance plus a Decimal charge
+    attempt = place_call(enterprise)
+    assert attempt is not None, "the call was not placed"
+    end_call(attempt, talk_seconds=talk)
+    cdr_record_attempt(attempt_id=attempt.pk)
+funds = funds_of(account=enterprise.billing_account)
+assert isinstance(funds.balance, Decimal) and isinstance(funds.reserved, Decimal), funds
+print("balance", funds.balance, "reserved", funds.reserved)
+admin = get_user_model().objects.create_user("sqlite-admin", password="pw-sqlite-demo")
+Membership.objects.create(user=admin, enterprise=enterprise, role="owner")
+client = Client()
+client.force_login(admin)
+for path in ("/portal/billing/", "/portal/dashboard/billing/"):
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    assert b"00000000" not in response.content, "an amount shown with a float's digits"
+    print(path, response.status_code)
+"""
+
+
+def test_the_demo_database_bills_call_after_call_and_shows_the_balance(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "huibo.settings",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "SECRET_KEY": "sqlite-demo-test",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    migrated = run("migrate", "-v0")
+    assert migrated.returncode == 0, migrated.stderr
+    shell = run("shell", "-c", SCRIPT)
+    assert shell.returncode == 0, shell.stderr[-3000:]
+    assert "balance 99." in shell.stdout
