@@ -239,3 +239,21 @@ def test_enterprise_admin_pages_in_chinese(
     # The navigation every portal page shares.
     for text in ("话单", "录音", "余额", "发票", "退出登录"):
         assert text in page, text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("page", "language", "lands_on"),
+    [
+        ("/zh-hans/portal/numbers/", "en", "/portal/numbers/"),
+        ("/portal/numbers/", "zh-hans", "/zh-hans/portal/numbers/"),
+    ],
+)
+def test_the_language_switcher_goes_both_ways(
+    client: Client, enterprise_admin: User, page: str, language: str, lands_on: str
+) -> None:
+    client.force_login(enterprise_admin)
+    form = re.search(r'name="next" type="hidden" value="([^"]*)"', client.get(page).content.decode())
+    assert form is not None
+    switched = client.post("/i18n/setlang/", {"language": language, "next": form.group(1)})
+    assert (switched.status_code, switched["Location"]) == (302, lands_on)
