@@ -150,10 +150,10 @@ CELERY_TIMEZONE = "UTC"
 
 # Asterisk nodes declared in the environment, synced into the AsteriskNode
 # table at start: ami://user:secret@host:5038?channels=200, comma separated.
-HUIBO_ASTERISK_NODES = env.list(
-    "HUIBO_ASTERISK_NODES",
-    default=["ami://huibo:huibo-demo-secret@127.0.0.1:5038?channels=200"] if EMBEDDED else [],
-)
+# The embedded default's one node: the PBX simulator `make demo` starts. Every command of the demo declares the same
+# one (place_callback from another shell too), so none replaces another's.
+DEMO_AMI_NODE = "ami://huibo:huibo-demo-secret@127.0.0.1:{port}?channels=50&name=simulator"
+HUIBO_ASTERISK_NODES = env.list("HUIBO_ASTERISK_NODES", default=[DEMO_AMI_NODE.format(port=5038)] if EMBEDDED else [])
 
 # plain: the console format of `make demo`; json: one object per line with request_id (integrations/logs.py).
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")

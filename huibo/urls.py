@@ -1,6 +1,7 @@
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
+from django.views.generic import RedirectView
 
 from cdr import views as cdr_views
 
@@ -11,7 +12,12 @@ urlpatterns = [
     path("api/v1/", include("integrations.api.urls", namespace="api")),
     path("", include("widget.urls")),
 ]
+# The admin's "View site" leads operator staff to their console.
+admin.site.site_url = reverse_lazy("console:live_calls")
+
 urlpatterns += i18n_patterns(
+    # The portal's home: an enterprise admin's dashboard, the console for operator staff, else the login page.
+    path("", RedirectView.as_view(pattern_name="portal:dashboard"), name="home"),
     path("admin/", admin.site.urls),
     path("portal/", include("tenants.urls", namespace="portal")),
     path("console/", include("huibo.console_urls", namespace="console")),

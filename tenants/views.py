@@ -33,7 +33,7 @@ def enterprise_view(view: View) -> View:
         membership = selectors.membership_for_user(user=request.user)
         if membership is None:
             if request.user.is_staff:
-                return redirect("admin:index")
+                return redirect("console:live_calls")  # operator staff: their home is the console
             raise PermissionDenied(_("This account does not belong to an enterprise."))
         if request.method == "POST" and not membership.can_edit:
             raise PermissionDenied(_("Your role can read but not change settings."))

@@ -26,6 +26,16 @@ def test_anonymous_visitor_is_sent_to_login(client: Client) -> None:
     assert response["Location"].startswith(reverse("portal:login"))
 
 
+def test_the_site_root_leads_each_kind_of_user_home(client: Client, enterprise_admin, admin_user) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/", follow=True).redirect_chain[-1][0].startswith(reverse("portal:login"))
+    client.force_login(enterprise_admin)
+    assert client.get("/", follow=True).redirect_chain[-1][0] == reverse("portal:dashboard")
+    # operator staff, who belong to no enterprise, land on their console; the admin's "View site" leads there too
+    client.force_login(admin_user)
+    assert client.get("/", follow=True).redirect_chain[-1][0] == reverse("console:live_calls")
+    assert f'href="{reverse("console:live_calls")}"' in client.get("/admin/").content.decode()
+
+
 def test_admin_sees_only_their_own_bound_numbers(portal: Client, other_enterprise: Enterprise) -> None:
     page = portal.get(reverse("portal:bound_numbers")).content.decode()
     assert "+8613800001100" in page

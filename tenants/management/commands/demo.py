@@ -35,7 +35,7 @@ class Command(BaseCommand):
         python = sys.executable
         env = {
             **os.environ,
-            "HUIBO_ASTERISK_NODES": f"ami://huibo:huibo-demo-secret@127.0.0.1:{ami_port}?channels=50&name=simulator",
+            "HUIBO_ASTERISK_NODES": settings.DEMO_AMI_NODE.format(port=ami_port),
             "PYTHONUNBUFFERED": "1",
         }
         processes = {
@@ -58,7 +58,8 @@ class Command(BaseCommand):
         self.stdout.write(
             "\nHuibo is running on the embedded default (SQLite, filesystem broker, PBX simulator).\n"
             f"  Enterprise portal  http://127.0.0.1:{port}/portal/        demo-admin / {DEMO_PASSWORD}\n"
-            f"  Operator console   http://127.0.0.1:{port}/admin/         operator / {DEMO_PASSWORD}\n"
+            f"  Operator console   http://127.0.0.1:{port}/console/live/  operator / {DEMO_PASSWORD}"
+            f" (administration: /admin/)\n"
             f"  Simulated Asterisk AMI on 127.0.0.1:{ami_port}"
             " (numbers ending 1005 talk 5 s, 2000 are busy, 3000 never answer)\n"
             "  Place a callback:  .venv/bin/python manage.py place_callback demo +8613900001005\n"
