@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -25,7 +26,8 @@ View = Callable[..., HttpResponse]
 
 
 def enterprise_view(view: View) -> View:
-    """Require a logged-in enterprise admin; pass their membership; refuse writes to viewers."""
+    """Require a logged-in enterprise admin; pass their membership; refuse writes to viewers; show times in the
+    enterprise's time zone."""
 
     @login_required
     @wraps(view)
@@ -37,7 +39,9 @@ def enterprise_view(view: View) -> View:
             raise PermissionDenied(_("This account does not belong to an enterprise."))
         if request.method == "POST" and not membership.can_edit:
             raise PermissionDenied(_("Your role can read but not change settings."))
-        return view(request, membership, *args, **kwargs)
+        # Every time on the enterprise's pages reads in its own zone (stored in UTC).
+        with timezone.override(membership.enterprise.time_zone):
+            return view(request, membership, *args, **kwargs)
 
     return wrapped
 

@@ -1,5 +1,7 @@
 """The enterprise portal shows and edits only the logged-in admin's own enterprise."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -116,3 +118,18 @@ def test_viewer_can_read_but_not_change(client: Client, enterprise: Enterprise, 
     response = client.post(reverse("portal:bound_number_delete", args=[enterprise.bound_numbers.get().pk]))
     assert response.status_code == 403
     assert enterprise.bound_numbers.count() == 1
+
+
+def test_times_on_the_portal_read_in_the_enterprises_zone(portal: Client, enterprise: Enterprise) -> None:
+    # given an API key made at 01:30 UTC, for an enterprise in Shanghai (UTC+8)
+    from integrations.models import ApiKey
+    from integrations.services.api_keys import api_key_create
+
+    Enterprise.objects.filter(pk=enterprise.pk).update(time_zone="Asia/Shanghai")
+    api_key_create(name="crm", enterprise=enterprise)
+    ApiKey.objects.update(created_at=datetime(2026, 11, 20, 1, 30, tzinfo=UTC))
+    # when
+    page = portal.get(reverse("integrations:api_keys")).content.decode()
+    # then
+    assert "2026-11-20 09:30" in page
+    assert "2026-11-20 01:30" not in page
