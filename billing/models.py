@@ -134,6 +134,8 @@ class LowBalanceThreshold(models.Model):
     armed = models.BooleanField(default=True)
 
     class Meta:
+        verbose_name = _("low-balance threshold")
+        verbose_name_plural = _("low-balance thresholds")
         ordering = ["-amount"]
         constraints = [models.UniqueConstraint(fields=["account", "amount"], name="threshold_unique_amount")]
 
@@ -216,6 +218,8 @@ class Reservation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("funds reservation")
+        verbose_name_plural = _("funds reservations")
         ordering = ["-id"]
         indexes = [models.Index(fields=["account", "status"])]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gte=0), name="reservation_not_negative")]
@@ -229,6 +233,10 @@ class InvoiceSequence(models.Model):
 
     series = models.CharField(max_length=20, primary_key=True)
     last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("invoice numbering")
+        verbose_name_plural = _("invoice numberings")
 
     def __str__(self) -> str:
         return f"{self.series}: {self.last_number}"
@@ -303,6 +311,8 @@ class InvoiceLine(models.Model):
     amount = money_field(_("amount"))
 
     class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
         ordering = ["leg", "destination_group"]
 
     def __str__(self) -> str:
@@ -322,6 +332,8 @@ class FraudAlert(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("fraud alert")
+        verbose_name_plural = _("fraud alerts")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -54,6 +54,10 @@ class NodeCallsEnded(models.Model):
     node = models.OneToOneField(AsteriskNode, on_delete=models.CASCADE, primary_key=True, related_name="+")
     calls_ended = models.BigIntegerField(default=0)
 
+    class Meta:
+        verbose_name = _("calls ended on a node")
+        verbose_name_plural = _("calls ended per node")
+
     def __str__(self) -> str:
         return f"{self.calls_ended} ended on node {self.node_id}"
 
@@ -139,6 +143,8 @@ class CallbackEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("callback event")
+        verbose_name_plural = _("callback events")
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -186,6 +192,8 @@ class CallAttempt(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("call attempt")
+        verbose_name_plural = _("call attempts")
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["request", "number"], name="attempt_number_unique")]
         # Only the live attempts, a few among all ever made: what the enterprise's concurrency cap, the busy
@@ -238,6 +246,8 @@ class CallLeg(models.Model):
     hung_up_first = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("call leg")
+        verbose_name_plural = _("call legs")
         constraints = [models.UniqueConstraint(fields=["attempt", "role"], name="leg_role_unique_per_attempt")]
 
     def __str__(self) -> str:

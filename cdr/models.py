@@ -144,5 +144,9 @@ class RecordingSetting(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = _("recording setting")
+        verbose_name_plural = _("recording settings")
+
     def __str__(self) -> str:
         return f"{self.enterprise_id}: {'on' if self.enabled else 'off'}"

@@ -1,6 +1,7 @@
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path, reverse_lazy
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from cdr import views as cdr_views
@@ -14,6 +15,7 @@ urlpatterns = [
 ]
 # The admin's "View site" leads operator staff to their console.
 admin.site.site_url = reverse_lazy("console:live_calls")
+admin.site.site_header = admin.site.site_title = _("Huibo administration")
 
 urlpatterns += i18n_patterns(
     # The portal's home: an enterprise admin's dashboard, the console for operator staff, else the login page.

@@ -257,3 +257,12 @@ def test_the_language_switcher_goes_both_ways(
     assert form is not None
     switched = client.post("/i18n/setlang/", {"language": language, "next": form.group(1)})
     assert (switched.status_code, switched["Location"]) == (302, lands_on)
+
+
+@pytest.mark.django_db
+def test_the_administration_names_every_app_and_model_in_chinese(admin_client: Client) -> None:
+    page = admin_client.get("/zh-hans/admin/").content.decode()
+    for text in ("回拨平台管理", "计费", "回拨", "话单", "企业", "欺诈告警", "话路", "录音设置"):
+        assert text in page, text
+    for text in (">Billing<", ">Callback<", ">Cdr<", ">Tenants<", "Fraud alerts", "Call legs", "Recording settings"):
+        assert text not in page, text
