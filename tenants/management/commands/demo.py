@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from tenants.management.commands.seed_demo import DEMO_PASSWORD
+from tenants.models import Enterprise
 
 
 class Command(BaseCommand):
@@ -31,7 +32,8 @@ class Command(BaseCommand):
         for folder in ("broker", "broker-control", "cache", "logs"):
             (var / folder).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("seed_demo")
+        call_command("seed_demo", site=f"http://127.0.0.1:{port}")
+        public_key = Enterprise.objects.get(slug="demo").public_key
         python = sys.executable
         env = {
             **os.environ,
@@ -62,7 +64,9 @@ class Command(BaseCommand):
             f" (administration: /admin/)\n"
             f"  Simulated Asterisk AMI on 127.0.0.1:{ami_port}"
             " (numbers ending 1005 talk 5 s, 2000 are busy, 3000 never answer)\n"
-            "  Place a callback:  .venv/bin/python manage.py place_callback demo +8613900001005\n"
+            f"  Widget demo page   http://127.0.0.1:{port}/widget/demo/{public_key}/"
+            " (the contact-us widget a visitor sees)\n"
+            "  Place a callback:  DEBUG=1 .venv/bin/python manage.py place_callback demo +8613900001005\n"
             "Ctrl-C stops everything.\n"
         )
         stop = False

@@ -4,7 +4,7 @@ from datetime import time
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from tenants import services
@@ -19,7 +19,15 @@ DEMO_BOUND_NUMBERS = [("+8613800001100", "Front desk"), ("+8613800002000", "Sale
 class Command(BaseCommand):
     help = "Create the demo enterprise with bound numbers, its admin and an operator account."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--site", default="http://127.0.0.1:8000", help="the demo's own origin, where its widget demo page is"
+        )
+
     def handle(self, *args: object, **options: object) -> None:
+        from widget import selectors as widget_selectors
+        from widget import services as widget_services
+
         with transaction.atomic():
             enterprise = Enterprise.objects.filter(slug="demo").first()
             if enterprise is None:
@@ -39,5 +47,11 @@ class Command(BaseCommand):
             if not users.filter(username="demo-admin").exists():
                 admin = users.create_user("demo-admin", "admin@example.com", DEMO_PASSWORD)
                 Membership.objects.create(user=admin, enterprise=enterprise, role=Membership.Role.OWNER)
+            # The widget demo page is served from the demo's own origin: the widget must accept it.
+            origins = widget_selectors.widget_of(enterprise=enterprise).settings.allowed_origins
+            if str(options["site"]) not in origins:
+                widget_services.widget_settings_update(
+                    enterprise=enterprise, allowed_origins=[*origins, str(options["site"])]
+                )
         self.stdout.write(f"operator staff:   operator / {DEMO_PASSWORD}")
         self.stdout.write(f"enterprise admin: demo-admin / {DEMO_PASSWORD}")
