@@ -20,7 +20,7 @@ no state about calls it did not see start, and logs and ignores events it cannot
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from callback.ami import AmiMessage
 from callback.facts import (
@@ -61,6 +61,10 @@ CAUSE_DISPOSITION = {
     34: Disposition.CONGESTION,
 }
 CHANNEL_STATE_UP = "6"  # AST_STATE_UP
+# A call whose channels are all gone waits this long for its OriginateResponse, which may come after the last Hangup
+# (milliseconds later). One that gets none was not placed by Huibo (an inbound call, another AMI client's Originate):
+# it is forgotten, so the long-running listener does not keep every such call for ever.
+VERDICT_WAIT = timedelta(seconds=60)
 # How many finished calls to remember, so a Cdr arriving after the last Hangup still finds its call.
 _RECENTLY_ENDED = 4096
 
@@ -113,6 +117,8 @@ class CallTracker:
         # Channels of recently ended calls → their call, for Cdr events that come after the last Hangup.
         self._ended: dict[str, str] = {}
         self._at = clock()  # when the message being fed was received
+        # Calls with every channel gone and no OriginateResponse yet → since when (oldest first).
+        self._awaiting_verdict: dict[str, datetime] = {}
 
     @property
     def live_calls(self) -> int:
@@ -125,7 +131,9 @@ class CallTracker:
         if handler is None:
             return []
         self._at = received_at or self._clock()
-        return handler(self, message)
+        facts = handler(self, message)
+        self._forget_calls_without_verdict()
+        return facts
 
     def adopt(
         self,
@@ -176,6 +184,17 @@ class CallTracker:
         """Drop every call: after an Asterisk restart none of them exists any more."""
         self._calls.clear()
         self._channel_call.clear()
+        self._awaiting_verdict.clear()
+
+    def _forget_calls_without_verdict(self) -> None:
+        while self._awaiting_verdict:
+            channel_id, since = next(iter(self._awaiting_verdict.items()))
+            if self._at - since < VERDICT_WAIT:
+                return
+            del self._awaiting_verdict[channel_id]
+            call = self._calls.pop(channel_id, None)
+            for uniqueid in call.names if call is not None else ():
+                self._channel_call.pop(uniqueid, None)
 
     # -- handlers: each says what Asterisk means by the event -------------------------------------
 
@@ -321,8 +340,12 @@ class CallTracker:
         return None
 
     def _end_if_over(self, call: _Call) -> list[Fact]:
-        if call.first_disposition is None or call.live:
+        if call.live:
             return []
+        if call.first_disposition is None:
+            self._awaiting_verdict.setdefault(call.channel_id, self._at)
+            return []
+        self._awaiting_verdict.pop(call.channel_id, None)
         del self._calls[call.channel_id]
         for uniqueid in (call.channel_id, *call.names):
             self._channel_call.pop(uniqueid, None)

@@ -1,7 +1,9 @@
-"""The tracker times a call by when its events were received, not when a busy listener got round to them."""
+"""The tracker times a call by when its events were received, not when a busy listener got round to them; and
+it forgets the calls it sees that Huibo did not place."""
 
 from datetime import UTC, datetime, timedelta
 
+from callback.ami import AmiMessage
 from callback.facts import AttemptEnded, Connected, FirstLegAnswered
 from callback.tests.transcripts import transcript_messages
 from callback.tracker import CallTracker
@@ -27,3 +29,21 @@ def test_answer_connect_and_hangup_are_timed_when_received_though_applied_an_hou
     assert ended.connected_at == connected.at
     assert ended.first.answered_at == answered.at
     assert ended.second is not None and ended.second.ended_at is not None and ended.second.ended_at <= received_until
+
+
+def _event(name: str, **fields: str) -> AmiMessage:
+    return AmiMessage(kind="event", name=name, fields={"Event": name, **fields})
+
+
+def test_a_call_huibo_did_not_place_is_forgotten_once_its_channels_are_gone() -> None:
+    # given an inbound call: a channel of its own, no Originate of ours, so no OriginateResponse ever
+    tracker = CallTracker(channel_id_for_action=lambda _action: None)
+    at = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    inbound = {"Uniqueid": "1795301070.7", "Linkedid": "1795301070.7", "Channel": "PJSIP/trunk-00000007"}
+    tracker.feed(_event("Newchannel", **inbound), received_at=at)
+    tracker.feed(_event("Hangup", **inbound, Cause="16"), received_at=at + timedelta(seconds=30))
+    assert tracker.live_calls == 1  # an OriginateResponse may still come, after the last Hangup
+    # when a minute passes
+    tracker.feed(_event("Newchannel", Uniqueid="x", Linkedid="y"), received_at=at + timedelta(seconds=91))
+    # then
+    assert tracker.live_calls == 0
