@@ -87,8 +87,13 @@ def _cap_room(account: BillingAccount, enterprise: Enterprise, reserved: Decimal
 _RESERVED_SECONDS = f"SELECT max_seconds FROM {Reservation._meta.db_table} WHERE key = %s"
 
 
-def call_reserve(*, enterprise: Enterprise, reservation_key: str, enterprise_number: str, visitor_number: str) -> int:
+def call_reserve(
+    *, enterprise: Enterprise, reservation_key: str, enterprise_numbers: Sequence[str], visitor_number: str
+) -> int:
     """Reserve funds for both legs of one call; return the longest call (seconds) the reservation pays for.
+
+    ``enterprise_numbers``: the bound number the call rings, or every member of a ring group, any of which may
+    answer: the call is reserved (and capped) at the dearest of them, so whichever answers, the funds cover it.
 
     Called inside the engine's transaction after it locked the Enterprise row. Raises ApplicationError with code
     ``balance_exhausted`` when the available balance cannot pay a minimum call (BILLING_MINIMUM_CALL_SECONDS of
@@ -110,11 +115,14 @@ def call_reserve(*, enterprise: Enterprise, reservation_key: str, enterprise_num
             return int(existing[0])
         context = rating_context_for(enterprise_id=enterprise.pk)
         assert context is not None  # the account exists, we hold its lock
-        enterprise_tariff = context.table.lookup(LegRole.ENTERPRISE, enterprise_number)
+        tariffs = {number: context.table.lookup(LegRole.ENTERPRISE, number) for number in enterprise_numbers}
         visitor_tariff = context.table.lookup(LegRole.VISITOR, visitor_number)
-        if enterprise_tariff is None or visitor_tariff is None:
-            unpriced = enterprise_number if enterprise_tariff is None else visitor_number
-            raise FundsError("no_rate", _("The rate plan prices no call to %(number)s.") % {"number": unpriced})
+        unpriced = [number for number, tariff in tariffs.items() if tariff is None]
+        if visitor_tariff is None:
+            unpriced.append(visitor_number)
+        if unpriced:
+            raise FundsError("no_rate", _("The rate plan prices no call to %(number)s.") % {"number": unpriced[0]})
+        enterprise_tariffs = [tariff for tariff in tariffs.values() if tariff is not None]
         funds = funds_of(account=account)
         room = funds.available
         cap_room = _cap_room(account, enterprise, funds.reserved)
@@ -124,7 +132,10 @@ def call_reserve(*, enterprise: Enterprise, reservation_key: str, enterprise_num
         unanswered_free = context.table.unanswered_free
 
         def cost(seconds: int) -> Decimal:
-            return _call_cost(enterprise_tariff, visitor_tariff, seconds, unanswered_free=unanswered_free)
+            return max(
+                _call_cost(tariff, visitor_tariff, seconds, unanswered_free=unanswered_free)
+                for tariff in enterprise_tariffs
+            )
 
         shortest = min(settings.BILLING_MINIMUM_CALL_SECONDS, ceiling)
         if cost(shortest) > room:

@@ -26,12 +26,14 @@ ENTERPRISE_NUMBER = "+8613800001100"
 VISITOR = "+8613800002222"
 
 
-def _reserve(enterprise: Enterprise, key: str, visitor: str = VISITOR) -> int:
+def _reserve(
+    enterprise: Enterprise, key: str, visitor: str = VISITOR, ringing: tuple[str, ...] = (ENTERPRISE_NUMBER,)
+) -> int:
     """As the engine does: inside its transaction, after locking the Enterprise row."""
     with transaction.atomic():
         locked = Enterprise.objects.select_for_update().get(pk=enterprise.pk)
         return billing_services.call_reserve(
-            enterprise=locked, reservation_key=key, enterprise_number=ENTERPRISE_NUMBER, visitor_number=visitor
+            enterprise=locked, reservation_key=key, enterprise_numbers=list(ringing), visitor_number=visitor
         )
 
 
@@ -310,3 +312,17 @@ def test_one_hundred_parallel_calls_never_pass_the_daily_spend_cap() -> None:
     refused = [result for result in granted if not isinstance(result, int)]
     assert placed and all(isinstance(r, ApplicationError) and r.code == "spend_cap_reached" for r in refused)
     assert Reservation.objects.filter(enterprise=enterprise).aggregate(total=Sum("amount"))["total"] <= D("5")
+
+
+def test_a_ring_group_is_reserved_at_its_dearest_member(enterprise: Enterprise) -> None:
+    # given a balance of 1.00: a mobile bound number costs 0.12/min, a fixed line 0.10/min
+    billed_enterprise(enterprise, top_up="1")
+    fixed_line = "+861062345678"
+    # when
+    fixed_alone = _reserve(enterprise, "fixed", ringing=(fixed_line,))
+    billing_services.call_release(reservation_key="fixed")
+    group = _reserve(enterprise, "group", ringing=(fixed_line, ENTERPRISE_NUMBER))
+    billing_services.call_release(reservation_key="group")
+    mobile_alone = _reserve(enterprise, "mobile", ringing=(ENTERPRISE_NUMBER,))
+    # then: whichever phone answers, the reservation pays for the call Asterisk lets run
+    assert group == mobile_alone < fixed_alone

@@ -236,7 +236,7 @@ def attempt_place(
             return None
         ring_all = enterprise.hunting_strategy == Enterprise.HuntingStrategy.SIMULTANEOUS and len(offer) > 1
         group = offer if ring_all and order is CallOrder.ENTERPRISE_FIRST else offer[:1]
-        # Reserved and recorded on the first member until the listener learns which one answered.
+        # Recorded on the first member until the listener learns which one answered; reserved at the dearest.
         candidate = group[0]
         ring_timeout = max(member.ring_timeout_seconds for member in group)
         offered_before = list(request.hunted_numbers)
@@ -245,7 +245,7 @@ def attempt_place(
             max_seconds = billing_services.call_reserve(
                 enterprise=enterprise,
                 reservation_key=f"{call_id}-1",
-                enterprise_number=candidate.number,
+                enterprise_numbers=[member.number for member in group],
                 visitor_number=request.visitor_number,
             )
         except ApplicationError as refusal:
