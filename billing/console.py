@@ -3,16 +3,20 @@
 Staff only. Every money movement goes through billing.services with the reason and the staff member recorded.
 """
 
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from billing import selectors, services
+from billing.documents import ledger_csv
 from billing.forms import IssueInvoiceForm, LedgerEntryForm, VoidInvoiceForm
 from billing.models import Invoice, LedgerEntry
 from billing.views import invoice_document
@@ -59,6 +63,16 @@ def account(request: HttpRequest, enterprise_id: int) -> HttpResponse:
         "form": form,
     }
     return render(request, "billing/console_account.html", context)
+
+
+@staff_member_required
+def account_ledger_export(request: HttpRequest, enterprise_id: int) -> StreamingHttpResponse:
+    enterprise = get_object_or_404(Enterprise, pk=enterprise_id)
+    entries = selectors.ledger_entries_of(enterprise=enterprise).iterator(chunk_size=500)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    return ledger_csv(
+        entries, zone=ZoneInfo(enterprise.time_zone), filename=f"ledger-{enterprise.slug}-{stamp}.csv", with_who=True
+    )
 
 
 @staff_member_required
@@ -120,6 +134,7 @@ def fraud_alerts(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("billing/", accounts, name="billing_accounts"),
     path("billing/<int:enterprise_id>/", account, name="billing_account"),
+    path("billing/<int:enterprise_id>/ledger.csv", account_ledger_export, name="billing_account_ledger_csv"),
     path("billing/rate-plans/", rate_plans, name="billing_rate_plans"),
     path("billing/invoices/", invoices, name="billing_invoices"),
     path("billing/invoices/<int:pk>/void/", invoice_void, name="billing_invoice_void"),

@@ -5,8 +5,11 @@ Chinese text uses reportlab's built-in STSong-Light CID font, which PDF readers 
 
 import csv
 import io
+from collections.abc import Iterable
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from django.http import StreamingHttpResponse
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -18,8 +21,9 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from billing.models import Invoice, InvoiceLine
+from billing.models import Invoice, InvoiceLine, LedgerEntry
 from billing.money import quantize_invoice
+from huibo.spreadsheet import csv_download, local_time
 
 _CJK_FONT = "STSong-Light"
 _SIXTY = Decimal(60)
@@ -131,3 +135,24 @@ def invoice_csv(invoice: Invoice) -> str:
         for label, amount in _totals(invoice):
             writer.writerow([label, "", "", "", str(amount)])
     return out.getvalue()
+
+
+def ledger_csv(
+    entries: Iterable[LedgerEntry], *, zone: ZoneInfo, filename: str, with_who: bool
+) -> StreamingHttpResponse:
+    """An account's ledger for a spreadsheet, newest first as on the page, times on the tenant's clock."""
+    header = [_("When"), _("Kind"), _("Amount"), _("Currency"), _("Balance after"), _("Reason"), _("Reference")]
+    rows = (
+        [
+            local_time(entry.created_at, zone),
+            entry.get_kind_display(),
+            entry.amount,
+            entry.currency,
+            entry.balance_after,
+            entry.reason_display,
+            entry.reference,
+            *([entry.created_by or ""] if with_who else []),
+        ]
+        for entry in entries
+    )
+    return csv_download([*header, *([_("By")] if with_who else [])], rows, filename=filename)

@@ -1,6 +1,5 @@
-"""CSV export of CDRs, streamed row by row so a month of records never sits in memory."""
+"""CSV export of CDRs (huibo.spreadsheet: streamed, spreadsheet-safe)."""
 
-import csv
 from collections.abc import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -8,21 +7,7 @@ from django.http import StreamingHttpResponse
 from django.utils.translation import gettext as _
 
 from cdr.models import CallDetailRecord
-
-_FORMULA_START = ("=", "@", "\t", "\r")
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def cell(value: object) -> str:
-    """A spreadsheet must not run a cell as a formula; a plain phone number (+8613…) stays as it is."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) or (text[:1] in "+-" and not text[1:].isdigit() and text[1:2] != ""):
-        return "'" + text
-    return text
+from huibo.spreadsheet import csv_download, local_time
 
 
 def _header(with_enterprise: bool) -> list[str]:
@@ -47,40 +32,30 @@ def _header(with_enterprise: bool) -> list[str]:
     return [_("Enterprise"), *columns] if with_enterprise else columns
 
 
-def _local(value: object, zone: ZoneInfo) -> str:
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value else ""  # type: ignore[attr-defined]
-
-
-def _rows(records: Iterable[CallDetailRecord], zone: ZoneInfo, with_enterprise: bool) -> Iterator[list[str]]:
-    yield _header(with_enterprise)
+def _rows(records: Iterable[CallDetailRecord], zone: ZoneInfo, with_enterprise: bool) -> Iterator[list[object]]:
     for record in records:
         row = [
-            _local(record.started_at, zone),
-            record.role,
+            local_time(record.started_at, zone),
+            record.get_role_display(),
             record.number,
             record.node_name,
             record.linkedid,
             record.uniqueid,
-            _local(record.answered_at, zone),
-            _local(record.ended_at, zone),
+            local_time(record.answered_at, zone),
+            local_time(record.ended_at, zone),
             record.duration_seconds,
             record.billable_seconds,
             record.billed_seconds,
-            record.disposition,
+            record.disposition_display,
             record.hangup_cause,
             record.destination_group,
             record.charge,
             record.currency,
         ]
-        yield [cell(value) for value in ([record.enterprise.name, *row] if with_enterprise else row)]
+        yield [record.enterprise.name, *row] if with_enterprise else row
 
 
 def cdr_csv_response(
     records: Iterable[CallDetailRecord], *, filename: str, zone: ZoneInfo, with_enterprise: bool = False
 ) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in _rows(records, zone, with_enterprise)), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_download(_header(with_enterprise), _rows(records, zone, with_enterprise), filename=filename)

@@ -4,9 +4,8 @@ Thin views over widget.services and widget.selectors; the enterprise always come
 membership (tenants.views.enterprise_view), so another tenant's ids are a 404.
 """
 
-import csv
 from collections.abc import Iterator
-from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -17,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from huibo.errors import ApplicationError
+from huibo.spreadsheet import csv_download, local_time
 from tenants.models import Membership
 from tenants.views import enterprise_view
 from widget import selectors, services
@@ -24,7 +24,6 @@ from widget.forms import BlacklistForm, LeadFilterForm, WidgetSettingsForm
 from widget.models import Lead
 
 LEADS_PER_PAGE = 50
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @enterprise_view
@@ -73,14 +72,6 @@ def lead_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     return render(request, "widget/portal_leads.html", context)
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula (E.164 numbers stay as they are)."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not (text.startswith("+") and text[1:].isdigit()):
-        return "'" + text
-    return text
-
-
 _CSV_COLUMNS = [
     "created_at",
     "visitor_number",
@@ -98,34 +89,24 @@ _CSV_COLUMNS = [
 ]
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_rows(leads: Iterator[Lead]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow(_CSV_COLUMNS)  # the BOM makes spreadsheet programs read UTF-8 (Chinese text)
+def _lead_rows(leads: Iterator[Lead], zone: ZoneInfo) -> Iterator[list[object]]:
     for lead in leads:
         request = lead.callback_request
-        yield writer.writerow(
-            _cell(v)
-            for v in [
-                lead.created_at.isoformat(),
-                request.visitor_number,
-                request.status,
-                request.reason_code,
-                lead.page_url,
-                lead.referrer,
-                lead.utm_source,
-                lead.utm_medium,
-                lead.utm_campaign,
-                lead.utm_term,
-                lead.utm_content,
-                lead.language,
-                lead.user_agent,
-            ]
-        )
+        yield [
+            local_time(lead.created_at, zone),
+            request.visitor_number,
+            request.status,
+            request.reason_code,
+            lead.page_url,
+            lead.referrer,
+            lead.utm_source,
+            lead.utm_medium,
+            lead.utm_campaign,
+            lead.utm_term,
+            lead.utm_content,
+            lead.language,
+            lead.user_agent,
+        ]
 
 
 @enterprise_view
@@ -133,10 +114,9 @@ def lead_export(request: HttpRequest, membership: Membership) -> StreamingHttpRe
     enterprise = membership.enterprise
     _form, filters = _lead_filters(request)
     leads = selectors.leads_of(enterprise=enterprise, filters=filters).iterator(chunk_size=500)
-    response = StreamingHttpResponse(_csv_rows(leads), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="leads-{enterprise.slug}-{stamp}.csv"'
-    return response
+    rows = _lead_rows(leads, ZoneInfo(enterprise.time_zone))
+    return csv_download(_CSV_COLUMNS, rows, filename=f"leads-{enterprise.slug}-{stamp}.csv")
 
 
 @enterprise_view

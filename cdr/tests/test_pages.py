@@ -125,6 +125,7 @@ def test_enterprise_admins_cannot_open_the_billing_console(client: Client, enter
         ("console:cdr_recording_play", {"pk": mine["call"]}),
         ("console:billing_accounts", {}),
         ("console:billing_account", {"enterprise_id": 1}),
+        ("console:billing_account_ledger_csv", {"enterprise_id": 1}),
         ("console:billing_invoices", {}),
         ("console:billing_invoice_pdf", {"pk": mine["invoice"]}),
         ("console:billing_rate_plans", {}),
@@ -154,6 +155,35 @@ def test_staff_top_up_records_who_and_why_and_a_double_submit_books_once(
         assert client.post(url, form).status_code == 302
     entry = LedgerEntry.objects.get(enterprise=enterprise)
     assert (entry.amount, entry.reason, entry.created_by) == (D("100"), "bank transfer #881", admin_user)
+
+
+def test_the_ledger_downloads_as_csv_for_the_tenant_and_for_staff(
+    client: Client, enterprise_admin, admin_user, enterprise: Enterprise, other_enterprise: Enterprise
+) -> None:  # type: ignore[no-untyped-def]
+    import csv
+    import io
+
+    # given a top-up booked by staff, and another tenant's
+    billed_enterprise(enterprise, top_up=None)
+    billed_enterprise(other_enterprise, top_up="99")
+    client.force_login(admin_user)
+    form = {"kind": "top_up", "amount": "100.00", "reason": "bank transfer #881", "key": "form:csv"}
+    client.post(reverse("console:billing_account", kwargs={"enterprise_id": enterprise.pk}), form)
+
+    def rows(url: str) -> list[dict[str, str]]:
+        text = b"".join(client.get(url).streaming_content).decode()
+        return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+    # when staff export it, they see who booked it
+    staff = rows(reverse("console:billing_account_ledger_csv", kwargs={"enterprise_id": enterprise.pk}))
+    assert [(r["Amount"], r["Balance after"], r["Reason"], r["By"]) for r in staff] == [
+        ("100.0000", "100.0000", "bank transfer #881", admin_user.username)
+    ]
+    # and the tenant sees its own ledger only, without the operator's staff names
+    client.force_login(enterprise_admin)
+    mine = rows(reverse("billing:ledger_csv"))
+    assert [(r["Kind"], r["Amount"]) for r in mine] == [("Top-up", "100.0000")]
+    assert "By" not in mine[0]
 
 
 def test_staff_void_an_invoice_with_a_credit_note(client: Client, admin_user, two_tenants) -> None:  # type: ignore[no-untyped-def]
