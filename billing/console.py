@@ -128,7 +128,8 @@ def invoice_download(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 
 @staff_member_required
 def fraud_alerts(request: HttpRequest) -> HttpResponse:
-    return render(request, "billing/console_fraud.html", {"alerts": selectors.fraud_alerts()})
+    page = Paginator(selectors.fraud_alerts(), 50).get_page(request.GET.get("page"))
+    return render(request, "billing/console_fraud.html", {"page": page})
 
 
 urlpatterns = [

@@ -59,8 +59,8 @@ def rate_plans() -> QuerySet[RatePlan]:
     return RatePlan.objects.prefetch_related("rates").order_by("name")
 
 
-def fraud_alerts(*, limit: int = 100) -> list[FraudAlert]:
-    return list(FraudAlert.objects.select_related("enterprise").order_by("-created_at")[:limit])
+def fraud_alerts() -> QuerySet[FraudAlert]:
+    return FraudAlert.objects.select_related("enterprise").order_by("-created_at", "-id")
 
 
 def total(amounts: list[Decimal]) -> Decimal:
