@@ -266,3 +266,17 @@ def test_the_administration_names_every_app_and_model_in_chinese(admin_client: C
         assert text in page, text
     for text in (">Billing<", ">Callback<", ">Cdr<", ">Tenants<", "Fraud alerts", "Call legs", "Recording settings"):
         assert text not in page, text
+
+
+@pytest.mark.django_db
+def test_a_chinese_browser_gets_the_chinese_pages_until_the_reader_chooses_another_language(client: Client) -> None:
+    chinese_browser = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
+    first = client.get("/portal/login/?next=/portal/", **chinese_browser)
+    assert (first.status_code, first["Location"]) == (302, "/zh-hans/portal/login/?next=/portal/")
+    assert "登录" in client.get(first["Location"], **chinese_browser).content.decode()
+    # an English browser, and a reader who chose English in the switcher, stay on the English address
+    assert client.get("/portal/login/", HTTP_ACCEPT_LANGUAGE="en-US,en").status_code == 200
+    client.post("/i18n/setlang/", {"language": "en", "next": "/portal/login/"}, **chinese_browser)
+    assert client.get("/portal/login/", **chinese_browser).status_code == 200
+    # the widget's public API is not a page: never redirected
+    assert client.get("/api/widget/v1/no-such-key/config", **chinese_browser).status_code == 404
