@@ -177,6 +177,8 @@ class Applier:
 
     def _reconcile(self, link: _LinkUp) -> None:
         node = AsteriskNode.objects.get(pk=link.node_id)
+        # The calls we lose sight of below were up at least until our link to the node was lost.
+        link_lost_at = node.ami_state_changed_at if node.ami_state == AsteriskNode.AmiState.DOWN else None
         booted_again_at = node_services.node_mark_up(node=node, uptime_seconds=link.uptime, at=link.at)
         tracker = self.tracker(node.pk)
         live = list(CallAttempt.objects.filter(node=node, status__in=LIVE_ATTEMPT_STATUSES))
@@ -185,7 +187,9 @@ class Applier:
             # Calls from before the boot are gone with it. Workers may have placed calls on the new boot before we
             # logged in again: those are followed like any other.
             for attempt in [a for a in live if (a.originate_sent_at or a.created_at) < booted_again_at]:
-                outcomes.attempt_end_unreported(attempt=attempt, reason=Reason.ASTERISK_RESTARTED)
+                outcomes.attempt_end_unreported(
+                    attempt=attempt, reason=Reason.ASTERISK_RESTARTED, up_until=link_lost_at
+                )
                 live.remove(attempt)
         if link.live_channels is None:
             return
@@ -208,7 +212,7 @@ class Applier:
                 attempt.originate_sent_at and attempt.originate_sent_at < settled_before
             ):
                 # An answered call had channels for sure: gone now means it ended while we were away.
-                outcomes.attempt_end_unreported(attempt=attempt, reason=Reason.NODE_LOST)
+                outcomes.attempt_end_unreported(attempt=attempt, reason=Reason.NODE_LOST, up_until=link_lost_at)
 
 
 class NodeLink:

@@ -344,19 +344,23 @@ def _retry_visitor_or_fail(request: CallbackRequest, attempt: CallAttempt, visit
     _fail(request, attempt, reason)
 
 
-def attempt_end_unreported(*, attempt: CallAttempt, reason: Reason) -> bool:
+def attempt_end_unreported(*, attempt: CallAttempt, reason: Reason, up_until: datetime | None = None) -> bool:
     """End a live attempt Asterisk can no longer report on (node restarted, call gone, never reported).
 
-    A connected call did happen, so its request completes; otherwise the request fails with ``reason``.
+    A connected call did happen, so its request completes; otherwise the request fails with ``reason``. With
+    ``up_until``, the last moment the call is known to have been up (when the link to its node was lost), the
+    legs that had answered are recorded up to then: billed for what is certain, never for more.
     """
     with transaction.atomic():
         if not CallAttempt.objects.filter(pk=attempt.pk, status__in=LIVE_ATTEMPT_STATUSES).update(
             status=CallAttempt.Status.ENDED, outcome=reason.value, ended_at=timezone.now()
         ):
             return False
+        request = CallbackRequest.objects.get(pk=attempt.request_id)
+        if up_until is not None:
+            db.rows_insert(_legs_known_up(attempt, CallOrder(request.call_order), reason, up_until))
         node_services.node_slot_release(node_id=attempt.node_id)
         hand_off_finished_attempt(attempt_id=attempt.pk)
-        request = CallbackRequest.objects.get(pk=attempt.request_id)
         if request.attempts_made == attempt.number and request.status not in FINAL_STATUSES:
             if request.status == Status.CONNECTED:
                 request_transition(request=request, event=Event.HANG_UP, reason=reason, attempt=attempt)
@@ -364,6 +368,29 @@ def attempt_end_unreported(*, attempt: CallAttempt, reason: Reason) -> bool:
                 _fail(request, attempt, reason)
     logger.warning("callback.attempt.unreported attempt=%s reason=%s", attempt.pk, reason.value)
     return True
+
+
+def _legs_known_up(attempt: CallAttempt, order: CallOrder, reason: Reason, up_until: datetime) -> list[CallLeg]:
+    """The legs of an attempt that ended unseen, from each one's answer to ``up_until``; none that had not
+    answered by then (their phones may still have rung: nothing to bill)."""
+    first_role, second_role = _roles(order)
+    numbers = {CallLeg.Role.ENTERPRISE: attempt.enterprise_number, CallLeg.Role.VISITOR: attempt.visitor_number}
+    answered = ((first_role, attempt.first_answered_at), (second_role, attempt.connected_at))
+    return [
+        _leg(
+            attempt,
+            role=role,
+            number=numbers[role],
+            report=LegReport(
+                disposition=Disposition.ANSWERED,
+                cause_text=f"unreported: {reason.value}",
+                answered_at=answered_at,
+                ended_at=up_until,
+            ),
+        )
+        for role, answered_at in answered
+        if answered_at is not None and answered_at < up_until
+    ]
 
 
 def attempts_reap(*, now: datetime | None = None, grace_seconds: int = 60) -> int:

@@ -187,3 +187,28 @@ def test_after_a_restart_a_call_placed_on_the_new_boot_before_we_logged_in_again
     placed_since.refresh_from_db()
     assert (gone.request.status, gone.request.reason_code) == ("completed", "asterisk_restarted")
     assert placed_since.status == "originated"
+
+
+def test_a_call_that_ended_unseen_is_recorded_up_to_when_the_link_was_lost(
+    enterprise: Enterprise, node: AsteriskNode
+) -> None:
+    # given: a call connected 30 s ago; the link to its node was lost 10 s ago, and the call is gone when it is back
+    from callback.services import nodes as node_services
+
+    attempt = _connected_attempt(enterprise, node, "call-8")
+    node_services.node_mark_down(node=node, reason="link lost")
+    lost_at = timezone.now() - timedelta(seconds=10)
+    AsteriskNode.objects.filter(pk=node.pk).update(ami_state_changed_at=lost_at)
+    # when
+    Applier().handle(_LinkUp(node.pk, uptime=3600, live_channels=(), at=timezone.now()))
+    # then: both legs are on record from their answer to the loss of the link (what is certain), no further
+    legs = {leg.role: leg for leg in attempt.legs.all()}
+    assert set(legs) == {"enterprise", "visitor"}
+    assert all(leg.disposition == "answered" and leg.ended_at == lost_at for leg in legs.values())
+    assert legs["visitor"].answered_at == attempt.connected_at
+    attempt.request.refresh_from_db()
+    assert (attempt.request.status, attempt.request.reason_code) == ("completed", "node_lost")
+    # and the call detail records bill those 20 s of each leg
+    from cdr.services import cdr_record_attempt
+
+    assert sorted(r.billable_seconds for r in cdr_record_attempt(attempt_id=attempt.pk)) == [20, 20]
