@@ -209,9 +209,13 @@ class Applier:
                 ):
                     apply_fact(fact)
             elif attempt.first_answered_at or (
-                attempt.originate_sent_at and attempt.originate_sent_at < settled_before
+                attempt.status == CallAttempt.Status.ORIGINATED
+                and attempt.originate_sent_at
+                and attempt.originate_sent_at < settled_before
             ):
-                # An answered call had channels for sure: gone now means it ended while we were away.
+                # An answered call had channels for sure, and so had an Originate Asterisk accepted a while ago:
+                # gone now means it ended while we were away. One still being placed (its worker may be waiting
+                # for its own link) is left to its worker, then to the reaper.
                 outcomes.attempt_end_unreported(attempt=attempt, reason=Reason.NODE_LOST, up_until=link_lost_at)
 
 

@@ -212,3 +212,17 @@ def test_a_call_that_ended_unseen_is_recorded_up_to_when_the_link_was_lost(
     from cdr.services import cdr_record_attempt
 
     assert sorted(r.billable_seconds for r in cdr_record_attempt(attempt_id=attempt.pk)) == [20, 20]
+
+
+def test_a_call_still_being_placed_is_not_taken_for_gone(enterprise: Enterprise, node: AsteriskNode) -> None:
+    # given: a worker began placing a call 10 s ago and is still waiting to send its Originate (its own link is
+    # logging in again after the same blip)
+    placing = _live_attempt(enterprise, node, "call-9", connected=False)
+    CallAttempt.objects.filter(pk=placing.pk).update(
+        status=CallAttempt.Status.PLACING, originate_sent_at=timezone.now() - timedelta(seconds=10)
+    )
+    # when Asterisk, asked after our own login, lists no channel of it yet
+    Applier().handle(_LinkUp(node.pk, uptime=3600, live_channels=(), at=timezone.now()))
+    # then it is left to its worker: its Originate may go out in a moment
+    placing.refresh_from_db()
+    assert placing.status == "placing"
