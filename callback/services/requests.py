@@ -52,10 +52,15 @@ def request_transition(
     now = now or timezone.now()
     current = Status(request.status)
     target = next_state(current, event, CallOrder(request.call_order))
-    fields: dict[str, Any] = {"status": target.value, "updated_at": now, **(updates or {})}
-    if reason is not None:
-        fields["reason_code"] = reason.value
-        fields["detail"] = detail[:200]
+    # The reason says why the request is where it is now: a move without one clears the last (a call placed after
+    # waiting for a free line is no longer "all lines busy").
+    fields: dict[str, Any] = {
+        "status": target.value,
+        "updated_at": now,
+        "reason_code": reason.value if reason else "",
+        "detail": detail[:200],
+        **(updates or {}),
+    }
     if target in FINAL_STATUSES:
         fields["finished_at"] = now
     guard: dict[str, object] = {"id": request.pk, "status": current.value}

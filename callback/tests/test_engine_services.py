@@ -413,6 +413,26 @@ def test_a_request_waiting_for_a_free_line_expires_after_the_longest_wait(
     assert (waiting.status, waiting.reason_code) == ("expired", "waited_too_long")
 
 
+def test_a_request_placed_after_waiting_for_a_free_line_no_longer_says_it_waits(
+    enterprise: Enterprise, node: AsteriskNode, gateway: RecordingGateway
+) -> None:
+    # given a request that waited for the enterprise's only line
+    Enterprise.objects.filter(pk=enterprise.pk).update(max_concurrent_calls=1)
+    first = _place(_accept(enterprise, "+8613900001005"), gateway)
+    waiting = _accept(enterprise, "+8613900001006")
+    _place(waiting, gateway)
+    waiting.refresh_from_db()
+    assert waiting.reason_code == "all_lines_busy"
+    # when the line is free (the first call over) and its time has come
+    CallAttempt.objects.filter(pk=first.pk).update(status=CallAttempt.Status.ENDED)
+    placement.attempt_place(
+        request_id=waiting.pk, attempt_number=1, gateway=gateway, now=waiting.due_at + timedelta(seconds=1)
+    )
+    # then
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.reason_code) == ("dialing_enterprise", "")
+
+
 def test_a_request_whose_queued_task_was_lost_is_queued_again(
     enterprise: Enterprise, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]

@@ -10,11 +10,12 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from callback.statemachine import Status
+from cdr.models import DISPOSITION_TEXT
 from integrations import representations
 
 
 class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text=_("Stable, for programs: e.g. invalid_phone_number, rate_limited."))
+    code = serializers.CharField(help_text=_("Stable, for programs: e.g. invalid_phone_number, throttled."))
     message = serializers.CharField(help_text=_("For people, in the request's language."))
     extra = serializers.DictField(help_text=_("Details: fields in error, retry_after seconds …"))
 
@@ -88,9 +89,8 @@ class CdrFilterSerializer(serializers.Serializer):
     date_from = serializers.DateField(required=False, help_text=_("Legs that started on or after this day."))
     date_to = serializers.DateField(required=False, help_text=_("Legs that started on or before this day."))
     leg = serializers.ChoiceField(choices=["enterprise", "visitor"], required=False)
-    disposition = serializers.ChoiceField(
-        choices=["answered", "busy", "no_answer", "congestion", "failed", "cancelled"], required=False
-    )
+    # Every disposition a CDR can carry (what this API returns in ``disposition``).
+    disposition = serializers.ChoiceField(choices=list(DISPOSITION_TEXT), required=False)
     number = serializers.CharField(required=False, max_length=20, help_text=_("Numbers containing these digits."))
     callback_id = serializers.UUIDField(required=False, help_text=_("Only the legs of this callback request."))
 

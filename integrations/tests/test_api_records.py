@@ -49,6 +49,9 @@ def test_cdrs_are_filtered_by_leg_disposition_day_and_callback(api: KeyedClient,
     # then
     assert ids("?leg=visitor") == [("visitor", "busy"), ("visitor", "answered")]
     assert ids("?disposition=busy") == [("visitor", "busy")]
+    # every disposition the API returns can be asked for
+    for disposition in ("unallocated", "rejected", "not_dialled"):
+        assert ids(f"?disposition={disposition}") == []
     assert ids("?date_from=2026-05-03") == [("visitor", "busy")]
     assert ids("?date_to=2026-05-02") == [("visitor", "answered"), ("enterprise", "answered")]
     assert ids(f"?callback_id={first.correlation_id}") == [("visitor", "answered"), ("enterprise", "answered")]
