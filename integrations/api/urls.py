@@ -1,6 +1,6 @@
 """/api/v1/: the REST API, its OpenAPI schema and its browsable docs."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from integrations.api import views
@@ -19,4 +19,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Last: every other address (one without its trailing slash is served as with it; the rest is a JSON 404).
+    re_path(r"^(?P<rest>.*)$", views.unmatched, name="unmatched"),
 ]

@@ -7,7 +7,10 @@ looks ids up within it, so another tenant's id is a 404 that changes nothing.
 import uuid
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -326,3 +329,32 @@ class BalanceView(ApiView):
     def get(self, request: Request) -> Response:
         funds = billing_selectors.funds_for(enterprise=self.enterprise())
         return Response(representations.balance_representation(funds))
+
+
+@extend_schema(exclude=True)
+class UnknownAddressView(ApiView):
+    """An address this API does not have: the same JSON refusal as every other (not Django's HTML page)."""
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise exceptions.NotFound(_("This API has no such address."))
+
+    post = put = patch = delete = get
+
+
+_unknown_address = UnknownAddressView.as_view()
+
+
+@csrf_exempt
+def unmatched(request: HttpRequest, rest: str) -> HttpResponse:
+    """Any address under /api/v1/ the routes above do not take. One given without its trailing slash is served as
+    with it: a redirect would reach a client as a GET, and a create would come back as the list."""
+    if not request.path_info.endswith("/"):
+        try:
+            match = resolve(request.path_info + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not unmatched:
+            response: HttpResponse = match.func(request, *match.args, **match.kwargs)
+            return response
+    response = _unknown_address(request)
+    return response

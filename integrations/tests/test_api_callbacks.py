@@ -37,6 +37,17 @@ def test_a_server_creates_a_callback_and_reads_its_status(api: KeyedClient) -> N
     assert CallbackRequest.objects.get().correlation_id.hex == body["id"].replace("-", "")
 
 
+def test_an_address_without_its_trailing_slash_is_served_and_an_unknown_one_is_a_json_404(api: KeyedClient) -> None:
+    # a create sent without the slash creates (a redirect would come back to the client as a GET of the list)
+    created = api.client.post("/api/v1/callbacks", {"visitor_number": "13900001005"}, format="json")
+    assert created.status_code == 201
+    assert api.client.get(f"/api/v1/callbacks/{created.json()['id']}").json()["id"] == created.json()["id"]
+    # an address the API does not have answers as every other refusal does
+    unknown = api.client.get("/api/v1/nope/")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+    assert unknown["Content-Type"] == "application/json"
+
+
 def test_an_invalid_number_is_refused_and_nothing_is_created(api: KeyedClient) -> None:
     response = api.client.post("/api/v1/callbacks/", {"visitor_number": "12\r\nAction: Originate"}, format="json")
     assert response.status_code == 400
