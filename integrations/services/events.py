@@ -32,6 +32,7 @@ from integrations import metrics, redis_store
 from integrations.logs import current_request_id
 from integrations.representations import callback_representation, cdr_representation
 from integrations.services.webhooks import WebhookEvent, webhook_event_publish, webhook_subscriptions_exist
+from tenants.models import Enterprise
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,17 @@ _EVENT_ON_ENTERING = {
     Status.FAILED: WebhookEvent.CALLBACK_FAILED,
     Status.CANCELLED: WebhookEvent.CALLBACK_CANCELLED,
     Status.EXPIRED: WebhookEvent.CALLBACK_EXPIRED,
+}
+
+
+_AS_ACCEPTED = {
+    "status": Status.ACCEPTED.value,
+    "is_final": False,
+    "reason_code": "",
+    "reason": "",
+    "attempts": 0,
+    "connected_at": None,
+    "finished_at": None,
 }
 
 
@@ -89,12 +101,13 @@ def callback_event_published(
         from integrations import tasks
 
         kwargs = {
-            "request_id": request.pk,
             "enterprise_id": request.enterprise_id,
             "event": str(event),
             "from_status": str(from_status),
             "to_status": str(to_status),
             "log_request_id": current_request_id() or str(request.correlation_id),
+            # As it is right after this move: by the time a worker sends it, the request may have moved on.
+            "callback": callback_representation(request, enterprise_slug=""),
         }
         transaction.on_commit(
             lambda: tasks.callback_moved.apply_async(kwargs=kwargs, queue=settings.INTEGRATIONS_WEBHOOK_QUEUE),
@@ -106,26 +119,23 @@ def callback_event_published(
 
 def callback_moved(
     *,
-    request_id: int,
     enterprise_id: int,
     event: str,
     from_status: str,
     to_status: str,
     log_request_id: str,
+    callback: dict[str, Any],
 ) -> None:
-    """Webhooks for one move of a request (a worker runs it)."""
+    """Webhooks for one move of a request (a worker runs it). ``callback``: the request as that move left it."""
     events = callback_events_for(from_status=from_status, to_status=to_status)
-    if not events:
+    slug = Enterprise.objects.filter(pk=enterprise_id).values_list("slug", flat=True).first()
+    if not events or slug is None:
         return
-    request = CallbackRequest.objects.select_related("enterprise").filter(pk=request_id).first()
-    if request is None:
-        return
-    body = callback_representation(request, enterprise_slug=request.enterprise.slug)
-    # The event reports the move it is about, even if the request has moved on since.
+    body = {**callback, "enterprise": slug}
     for webhook_event in events:
-        data: dict[str, Any] = {"callback": dict(body)}
+        # callback.accepted tells of the request as it was accepted, before the move that followed
         accepted = webhook_event is WebhookEvent.CALLBACK_ACCEPTED
-        data["callback"]["status"] = Status.ACCEPTED.value if accepted else to_status
+        data: dict[str, Any] = {"callback": {**body, **_AS_ACCEPTED} if accepted else dict(body)}
         data["transition"] = {"event": event, "from_status": from_status, "to_status": to_status}
         webhook_event_publish(
             enterprise_id=enterprise_id, event_type=webhook_event, data=data, request_id=log_request_id

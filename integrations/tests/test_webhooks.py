@@ -233,6 +233,32 @@ def test_engine_moves_publish_events_only_after_their_transaction_commits(
     }
 
 
+def test_each_event_tells_of_the_request_as_its_move_left_it_though_sent_after_later_moves(
+    enterprise: Enterprise, receiver: Receiver, django_capture_on_commit_callbacks: object
+) -> None:
+    # given a subscription, and a request scheduled for later (nothing of it sent yet)
+    _subscribe(enterprise, receiver.url)
+    request = callback_requests.callback_request_create(enterprise=enterprise, visitor_number="+8613900001005")
+    with django_capture_on_commit_callbacks() as scheduled:  # type: ignore[operator]
+        callback_requests.request_transition(request=request, event=Event.SCHEDULE, reason=Reason.ALL_LINES_BUSY)
+    # when it is cancelled before the worker sends the first event
+    with django_capture_on_commit_callbacks() as cancelled:  # type: ignore[operator]
+        callback_requests.request_cancel(request=request)
+    run_integrations_callbacks(scheduled)
+    run_integrations_callbacks(cancelled)
+    # then each body is the request as that move left it
+    bodies = {d.event_type: d.payload["data"]["callback"] for d in WebhookDelivery.objects.all()}
+    accepted, cancelled = bodies["callback.accepted"], bodies["callback.cancelled"]
+    assert (accepted["status"], accepted["is_final"], accepted["reason_code"], accepted["finished_at"]) == (
+        "accepted",
+        False,
+        "",
+        None,
+    )
+    assert (cancelled["status"], cancelled["is_final"], cancelled["reason_code"]) == ("cancelled", True, "cancelled")
+    assert cancelled["finished_at"] is not None
+
+
 def test_a_broken_hook_never_breaks_the_engine(
     enterprise: Enterprise, django_capture_on_commit_callbacks: object, settings: object
 ) -> None:
