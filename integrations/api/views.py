@@ -53,6 +53,14 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     description="Optional. A retry with the same key and body returns the first response; "
     "the same key with another body is refused with 409. Kept 24 hours.",
 )
+# The lists' cursor pagination (integrations/api/pagination.py), which the views call by hand: named here for the
+# OpenAPI document.
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description="Items per page (default 50)."),
+    OpenApiParameter(
+        "cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From a page's `next` or `previous` link."
+    ),
+]
 ERRORS = {
     code: OpenApiResponse(ErrorSerializer, description=description)
     for code, description in (
@@ -138,7 +146,7 @@ class CallbackListCreateView(ApiView):
     @extend_schema(
         operation_id="callbacks_list",
         summary="List callback requests, newest first",
-        parameters=[CallbackFilterSerializer, ENTERPRISE_PARAMETER],
+        parameters=[CallbackFilterSerializer, ENTERPRISE_PARAMETER, *PAGE_PARAMETERS],
         responses={200: _page_schema("CallbackPage", CallbackSerializer), **ERRORS},
     )
     def get(self, request: Request) -> Response:
@@ -247,7 +255,7 @@ class CdrListView(ApiView):
         operation_id="cdrs_list",
         summary="List CDRs (one per call leg), newest first",
         description="Days are in the enterprise's time zone.",
-        parameters=[CdrFilterSerializer, ENTERPRISE_PARAMETER],
+        parameters=[CdrFilterSerializer, ENTERPRISE_PARAMETER, *PAGE_PARAMETERS],
         responses={200: _page_schema("CdrPage", CdrSerializer), **ERRORS},
     )
     def get(self, request: Request) -> Response:
@@ -310,7 +318,7 @@ class InvoiceListView(ApiView):
     @extend_schema(
         operation_id="invoices_list",
         summary="List invoices and credit notes, newest first",
-        parameters=[ENTERPRISE_PARAMETER],
+        parameters=[ENTERPRISE_PARAMETER, *PAGE_PARAMETERS],
         responses={200: _page_schema("InvoicePage", InvoiceSerializer), **ERRORS},
     )
     def get(self, request: Request) -> Response:

@@ -50,6 +50,9 @@ def test_the_schema_documents_every_operation_at_a_stable_url(db: None) -> None:
     document = response.json()
     assert document["openapi"].startswith("3.")
     operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    for listing in ("/api/v1/callbacks/", "/api/v1/cdrs/", "/api/v1/invoices/"):
+        names = {parameter["name"] for parameter in document["paths"][listing]["get"]["parameters"]}
+        assert {"limit", "cursor"} <= names, listing
     assert operations == {
         "callbacks_list",
         "callbacks_create",
