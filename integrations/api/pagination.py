@@ -3,6 +3,8 @@
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 
@@ -18,7 +20,18 @@ class NewestFirstCursor(CursorPagination):
         return super().paginate_queryset(queryset, request, view)
 
     def get_page_size(self, request: Request) -> int:
+        # A limit that is not a whole number of at least 1 is refused, not quietly taken as the default.
+        limit = request.query_params.get(self.page_size_query_param)
+        if limit is not None and not (limit.isdigit() and int(limit) > 0):
+            raise ValidationError({"limit": [_("A whole number of at least 1.")]})
         return super().get_page_size(request) or settings.API_PAGE_SIZE
+
+    def decode_cursor(self, request: Request) -> Any:
+        # A cursor not taken from a page's link is bad input (400), not a missing object (DRF's 404).
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": [_("Use a page's next or previous link as it is.")]}) from None
 
 
 class NewestIdFirstCursor(NewestFirstCursor):

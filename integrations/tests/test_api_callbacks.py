@@ -195,6 +195,15 @@ def test_lists_are_cursor_paginated_newest_first(api: KeyedClient, settings: obj
     assert second["next"] is None
     filtered = api.client.get("/api/v1/callbacks/?status=cancelled").json()
     assert filtered["results"] == []
+    # a limit or a cursor the client made up is refused as bad input, naming it
+    for query, field in (("limit=0", "limit"), ("limit=abc", "limit"), ("cursor=made-up", "cursor")):
+        refused = api.client.get(f"/api/v1/callbacks/?{query}")
+        assert (refused.status_code, refused.json()["code"], list(refused.json()["extra"]["fields"])) == (
+            400,
+            "invalid",
+            [field],
+        ), query
+    assert len(api.client.get("/api/v1/callbacks/?limit=1").json()["results"]) == 1
 
 
 def test_the_callback_list_costs_a_fixed_number_of_queries(
