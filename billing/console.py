@@ -3,15 +3,12 @@
 Staff only. Every money movement goes through billing.services with the reason and the staff member recorded.
 """
 
-from zoneinfo import ZoneInfo
-
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -67,12 +64,7 @@ def account(request: HttpRequest, enterprise_id: int) -> HttpResponse:
 
 @staff_member_required
 def account_ledger_export(request: HttpRequest, enterprise_id: int) -> StreamingHttpResponse:
-    enterprise = get_object_or_404(Enterprise, pk=enterprise_id)
-    entries = selectors.ledger_entries_of(enterprise=enterprise).iterator(chunk_size=500)
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    return ledger_csv(
-        entries, zone=ZoneInfo(enterprise.time_zone), filename=f"ledger-{enterprise.slug}-{stamp}.csv", with_who=True
-    )
+    return ledger_csv(enterprise=get_object_or_404(Enterprise, pk=enterprise_id), kinds=None, with_who=True)
 
 
 @staff_member_required

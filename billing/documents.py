@@ -5,12 +5,11 @@ Chinese text uses reportlab's built-in STSong-Light CID font, which PDF readers 
 
 import csv
 import io
-from collections.abc import Iterable
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.http import StreamingHttpResponse
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 from reportlab.lib import colors
@@ -21,9 +20,11 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from billing.models import Invoice, InvoiceLine, LedgerEntry
+from billing.models import Invoice, InvoiceLine
 from billing.money import quantize_invoice
+from billing.selectors import ledger_entries_of
 from huibo.spreadsheet import csv_download, local_time
+from tenants.models import Enterprise
 
 _CJK_FONT = "STSong-Light"
 _SIXTY = Decimal(60)
@@ -137,10 +138,11 @@ def invoice_csv(invoice: Invoice) -> str:
     return out.getvalue()
 
 
-def ledger_csv(
-    entries: Iterable[LedgerEntry], *, zone: ZoneInfo, filename: str, with_who: bool
-) -> StreamingHttpResponse:
-    """An account's ledger for a spreadsheet, newest first as on the page, times on the tenant's clock."""
+def ledger_csv(*, enterprise: Enterprise, kinds: list[str] | None, with_who: bool) -> StreamingHttpResponse:
+    """An enterprise's ledger (of ``kinds``, or all) for a spreadsheet, newest first as on the page, times on the
+    tenant's clock; ``with_who``: who booked each entry (for operator staff)."""
+    entries = ledger_entries_of(enterprise=enterprise, kinds=kinds).iterator(chunk_size=500)
+    zone = ZoneInfo(enterprise.time_zone)
     header = [_("When"), _("Kind"), _("Amount"), _("Currency"), _("Balance after"), _("Reason"), _("Reference")]
     rows = (
         [
@@ -155,4 +157,6 @@ def ledger_csv(
         ]
         for entry in entries
     )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    filename = f"ledger-{enterprise.slug}-{stamp}.csv"
     return csv_download([*header, *([_("By")] if with_who else [])], rows, filename=filename)

@@ -1,12 +1,9 @@
 """The enterprise portal's billing pages: balance and top-up history, invoices. Thin views, tenant-scoped."""
 
-from zoneinfo import ZoneInfo
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import selectors, services
@@ -50,13 +47,8 @@ def balance(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @enterprise_view
 def ledger_export(request: HttpRequest, membership: Membership) -> StreamingHttpResponse:
-    enterprise = membership.enterprise
     kinds = [LedgerEntry.Kind.TOP_UP] if request.GET.get("show") == "top_ups" else None
-    entries = selectors.ledger_entries_of(enterprise=enterprise, kinds=kinds).iterator(chunk_size=500)
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    return ledger_csv(
-        entries, zone=ZoneInfo(enterprise.time_zone), filename=f"ledger-{enterprise.slug}-{stamp}.csv", with_who=False
-    )
+    return ledger_csv(enterprise=membership.enterprise, kinds=kinds, with_who=False)
 
 
 @enterprise_view

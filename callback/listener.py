@@ -186,11 +186,12 @@ class Applier:
             tracker.forget()
             # Calls from before the boot are gone with it. Workers may have placed calls on the new boot before we
             # logged in again: those are followed like any other.
-            for attempt in [a for a in live if (a.originate_sent_at or a.created_at) < booted_again_at]:
+            before_boot = [a for a in live if (a.originate_sent_at or a.created_at) < booted_again_at]
+            for attempt in before_boot:
                 outcomes.attempt_end_unreported(
                     attempt=attempt, reason=Reason.ASTERISK_RESTARTED, up_until=link_lost_at
                 )
-                live.remove(attempt)
+            live = [a for a in live if a not in before_boot]
         if link.live_channels is None:
             return
         channels_by_call: dict[str, list[AmiMessage]] = {}

@@ -115,14 +115,12 @@ def call_reserve(
             return int(existing[0])
         context = rating_context_for(enterprise_id=enterprise.pk)
         assert context is not None  # the account exists, we hold its lock
-        tariffs = {number: context.table.lookup(LegRole.ENTERPRISE, number) for number in enterprise_numbers}
-        visitor_tariff = context.table.lookup(LegRole.VISITOR, visitor_number)
-        unpriced = [number for number, tariff in tariffs.items() if tariff is None]
-        if visitor_tariff is None:
-            unpriced.append(visitor_number)
-        if unpriced:
-            raise FundsError("no_rate", _("The rate plan prices no call to %(number)s.") % {"number": unpriced[0]})
-        enterprise_tariffs = [tariff for tariff in tariffs.values() if tariff is not None]
+        legs = [(LegRole.ENTERPRISE, number) for number in enterprise_numbers] + [(LegRole.VISITOR, visitor_number)]
+        tariffs = [(number, context.table.lookup(role, number)) for role, number in legs]
+        unpriced = next((number for number, tariff in tariffs if tariff is None), None)
+        if unpriced is not None:
+            raise FundsError("no_rate", _("The rate plan prices no call to %(number)s.") % {"number": unpriced})
+        *enterprise_tariffs, visitor_tariff = [tariff for _number, tariff in tariffs if tariff is not None]
         funds = funds_of(account=account)
         room = funds.available
         cap_room = _cap_room(account, enterprise, funds.reserved)

@@ -128,8 +128,8 @@ def callback_moved(
 ) -> None:
     """Webhooks for one move of a request (a worker runs it). ``callback``: the request as that move left it."""
     events = callback_events_for(from_status=from_status, to_status=to_status)
-    slug = Enterprise.objects.filter(pk=enterprise_id).values_list("slug", flat=True).first()
-    if not events or slug is None:
+    slug = Enterprise.objects.filter(pk=enterprise_id).values_list("slug", flat=True).first() if events else None
+    if slug is None:
         return
     body = {**callback, "enterprise": slug}
     for webhook_event in events:
