@@ -1,5 +1,6 @@
 """/metrics: a callback counted end to end, across what would be three processes (web, worker, listener)."""
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -156,6 +157,21 @@ def test_a_batch_that_raised_writes_none_of_its_metrics() -> None:
     assert metric_value(Client().get("/metrics").content.decode(), "huibo_api_rate_limited_total") in (None, 0)
     metrics.increment(metrics.API_RATE_LIMITED)
     assert metric_value(Client().get("/metrics").content.decode(), "huibo_api_rate_limited_total") == 1
+
+
+def test_requests_one_web_process_answered_reach_every_scrape_within_its_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a web process that sums its answered requests and sends them every 50 ms
+    monkeypatch.setattr(metrics, "_http_tally", metrics._Tally(interval=0.05))
+    for _ in range(3):
+        metrics.record_http_request(method="GET", route="/portal/", status=200, seconds=0.01)
+    # then another process's scrape, which reads only Redis, soon sees all three
+    field = "GET\x1f/portal/\x1f200"
+    deadline = time.monotonic() + 5
+    while metrics._read(metrics.HTTP_REQUESTS.name).get(field) != 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert metrics._read(metrics.HTTP_REQUESTS.name).get(field) == 3
 
 
 def test_metrics_with_redis_down_cost_one_timeout_and_raise_nothing(settings: object) -> None:
