@@ -40,16 +40,26 @@ def _numbered(sql: str) -> str:
 
 def execute(cursor: CursorWrapper, sql: str, params: Sequence[Any] = ()) -> None:
     """``cursor.execute(sql, params)``, prepared on PostgreSQL."""
+    execute_together(cursor, [(sql, params)])
+
+
+def execute_together(cursor: CursorWrapper, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """Several statements, each prepared, sent in one round trip on PostgreSQL (one after the other elsewhere);
+    the cursor holds the last one's rows. Each still runs as a statement of its own: a later one sees what an
+    earlier one waited for (a lock) and what committed meanwhile."""
     connection = cursor.db
     if connection.vendor != "postgresql":
-        cursor.execute(sql, params)
+        for sql, params in statements:
+            cursor.execute(sql, params)
         return
-    name = "huibo_" + hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
     prepared = _PREPARED.setdefault(connection.connection, set())
-    if name not in prepared:
-        cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
-        prepared.add(name)
-    if params:
-        cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
-    else:
-        cursor.execute(f"EXECUTE {name}")
+    executes: list[str] = []
+    all_params: list[Any] = []
+    for sql, params in statements:
+        name = "huibo_" + hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
+        if name not in prepared:
+            cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+            prepared.add(name)
+        executes.append(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}")
+        all_params.extend(params)
+    cursor.execute("; ".join(executes), all_params)

@@ -32,3 +32,18 @@ def test_a_rolled_back_transaction_and_a_new_connection_keep_it_working() -> Non
     assert _names("a%") == ["Acme"]
     connection.close()
     assert _names("a%") == ["Acme"]
+
+
+def test_statements_sent_together_run_in_order_each_seeing_the_ones_before() -> None:
+    Enterprise.objects.create(name="Acme", slug="acme")
+    with transaction.atomic(), connection.cursor() as cursor:
+        for timeout in ("3s", "4s"):  # the second time, all of them already prepared
+            prepared.execute_together(
+                cursor,
+                [
+                    ("SELECT set_config('lock_timeout', %s, true)", [timeout]),
+                    (NAMES_LIKE, ["a%"]),
+                    ("SELECT current_setting('lock_timeout'), %s", ["last"]),
+                ],
+            )
+            assert cursor.fetchall() == [(timeout, "last")]

@@ -131,20 +131,24 @@ def number_lock(number: str) -> Iterator[int]:
     once the lock is held.
 
     On PostgreSQL a transaction-scoped advisory lock: released by the commit, nothing to release by hand; the
-    lock and the count go in one round trip (each statement of it sees what committed before it started). The
+    lock and the count go in one round trip, prepared (the count, a statement of its own, sees what committed
+    before the lock was granted). The
     embedded demo's SQLite serialises every writing transaction already (BEGIN IMMEDIATE). A submission that
     waits longer than ``_NUMBER_LOCK_WAIT_SECONDS`` is refused.
     """
-    count, count_params = callback_selectors.requests_in_flight_count_sql(visitor_number=number)
+    count = callback_selectors.requests_in_flight_count_sql(visitor_number=number)
     with transaction.atomic():
         connection = transaction.get_connection()
-        sql, params = count, count_params
+        statements = [count]
         if connection.vendor == "postgresql":
-            sql = f"SET LOCAL lock_timeout = %s; SELECT pg_advisory_xact_lock(%s, hashtext(%s)); {count}"
-            params = [f"{_NUMBER_LOCK_WAIT_SECONDS}s", _NUMBER_LOCK_SPACE, number, *count_params]
+            statements = [
+                ("SELECT set_config('lock_timeout', %s, true)", [f"{_NUMBER_LOCK_WAIT_SECONDS}s"]),  # SET LOCAL
+                ("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_NUMBER_LOCK_SPACE, number]),
+                count,
+            ]
         try:
             with connection.cursor() as cursor:
-                cursor.execute(sql, params)
+                prepared.execute_together(cursor, statements)
                 (in_flight,) = cursor.fetchone()
         except OperationalError as error:  # lock_timeout: the transaction is aborted, and so is the submission
             raise WidgetRefusal(Refusal.NUMBER_IN_FLIGHT, detail="lock wait") from error
