@@ -84,9 +84,12 @@ class CallbackRequest(models.Model):
         API = "api", _("API")
         SHELL = "shell", _("Operator shell")
 
-    enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="callback_requests")
+    # Indexed by the (enterprise, …) indexes below: every submission writes each index the table has.
+    enterprise = models.ForeignKey(
+        Enterprise, on_delete=models.PROTECT, related_name="callback_requests", db_index=False
+    )
     visitor_number = models.CharField(_("visitor number"), max_length=20)
-    status = models.CharField(_("status"), max_length=24, default=Status.ACCEPTED, db_index=True)
+    status = models.CharField(_("status"), max_length=24, default=Status.ACCEPTED)
     # Copied from the enterprise when accepted, so a settings change never turns a call around mid-way.
     call_order = models.CharField(max_length=20)
     # A callback.reasons.Reason: why it waits or why it ended; shown to people through reason_text().
@@ -116,6 +119,8 @@ class CallbackRequest(models.Model):
             models.Index(fields=["enterprise", "-created_at"]),
             # every submission's in-flight checks look a visitor number up across tenants
             models.Index(fields=["visitor_number"], name="callback_request_visitor_idx"),
+            # A plain index: db_index on a CharField adds a second one for LIKE, which no query uses.
+            models.Index(fields=["status"], name="callback_request_status_idx"),
         ]
 
     def __str__(self) -> str:
@@ -180,7 +185,7 @@ class CallAttempt(models.Model):
     # ChannelId of the first leg's ;1 half; Asterisk makes it the Linkedid of every channel of the call.
     channel_id = models.CharField(max_length=64, unique=True)
     other_channel_id = models.CharField(max_length=64, unique=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACING, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACING)
     outcome = models.CharField(max_length=40, blank=True)
     originate_sent_at = models.DateTimeField(null=True, blank=True)
     first_answered_at = models.DateTimeField(null=True, blank=True)
@@ -202,12 +207,14 @@ class CallAttempt(models.Model):
             models.Index(fields=[field], condition=models.Q(status__in=_LIVE), name=f"attempt_live_{name}")
             for field, name in (("enterprise", "enterprise"), ("node", "node"), ("enterprise_number", "number"))
         ] + [
+            # Plain: db_index on a CharField adds a LIKE index too, written on every move of every attempt.
+            models.Index(fields=["status"], name="callback_attempt_status_idx"),
             # The ring groups still ringing, on any enterprise: each holds all its members busy.
             models.Index(
                 fields=["id"],
                 condition=models.Q(status__in=_RINGING) & ~models.Q(ring_group=[]),
                 name="attempt_ringing_group",
-            )
+            ),
         ]
 
     def __str__(self) -> str:

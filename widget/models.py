@@ -117,7 +117,8 @@ class BlacklistEntry(models.Model):
 class Lead(models.Model):
     """Where an accepted widget request came from: page, campaign, browser."""
 
-    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="widget_leads")
+    # Indexed by (enterprise, -created_at) below: every accepted submission writes each index.
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="widget_leads", db_index=False)
     callback_request = models.OneToOneField(CallbackRequest, on_delete=models.CASCADE, related_name="widget_lead")
     page_url = models.CharField(_("page"), max_length=1000, blank=True)
     referrer = models.CharField(_("referrer"), max_length=1000, blank=True)
