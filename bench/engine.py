@@ -91,7 +91,10 @@ async def _serve(stream: bytes, port_ready: "asyncio.Future[int]", done: asyncio
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"Asterisk Call Manager/11.0.0\r\n")
         while True:
-            block = await reader.readuntil(b"\r\n\r\n")
+            try:
+                block = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:  # the listener logged off at the end of the run
+                return
             action_id = next(
                 (line.split(b": ", 1)[1] for line in block.split(b"\r\n") if line.startswith(b"ActionID")), b""
             )

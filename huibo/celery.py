@@ -79,6 +79,7 @@ class _Template:
     embed: dict[str, Any]
     retry_policy: dict[str, Any]
     client: redis.Redis
+    repr_limits: tuple[int, int]  # saferepr's maxlen and maxlevels for argsrepr, as Celery reads them
 
 
 _templates: dict[tuple[int, str, str, str], _Template] = {}
@@ -95,13 +96,14 @@ def task_send(task: Task, *args: Any) -> None:
     submission. Eager mode, other brokers, exchanges, priorities and calls from inside a task (which carry their
     parent's ids) go through ``apply_async``.
     """
-    broker = app.conf.broker_url
-    if app.conf.task_always_eager or not broker.startswith(("redis://", "rediss://")) or app.current_worker_task:
+    conf = app.conf  # each setting read costs microseconds: each is read once here
+    broker = conf.broker_url
+    if conf.task_always_eager or not broker.startswith(("redis://", "rediss://")) or app.current_worker_task:
         task.apply_async(args)
         return
     # Per process (a forked child must not share its parent's socket), and per broker and default queue, which
     # Celery reads on every publish (the end-to-end tests give each worker a queue of its own).
-    key = (os.getpid(), task.name, broker, app.conf.task_default_queue)
+    key = (os.getpid(), task.name, broker, conf.task_default_queue)
     template = _templates.get(key)
     if template is None:
         capture = _Capture(app.connection_for_write())
@@ -120,7 +122,7 @@ def task_send(task: Task, *args: Any) -> None:
         **template.message.headers,
         "id": task_id,
         "root_id": task_id,
-        "argsrepr": saferepr(args, app.amqp.argsrepr_maxsize, maxlevels=app.conf.task_repr_maxlevels),
+        "argsrepr": saferepr(args, *template.repr_limits),
     }
     properties = {**template.message.properties, "correlation_id": task_id, "reply_to": app.thread_oid}
     queue = template.message.queue
@@ -148,6 +150,7 @@ def _template_of(task: Task, args: tuple[Any, ...], message: _Message, capture: 
         embed=embed,
         retry_policy=dict(app.conf.task_publish_retry_policy or {}),
         client=redis.Redis(connection_pool=capture.channel.pool),
+        repr_limits=(app.amqp.argsrepr_maxsize, app.conf.task_repr_maxlevels),
     )
 
 
