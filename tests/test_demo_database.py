@@ -1,6 +1,7 @@
 """`make demo` runs on the embedded SQLite database, which keeps decimals as REAL: money read back by plain
-statements must still come back as Decimal. Every other test runs on PostgreSQL; this one drives the billing path
-and the billing pages on a fresh SQLite database in a process of its own, as the demo does."""
+statements must still come back as Decimal. Every other test runs on PostgreSQL; this one drives the billing path,
+the billing pages and a widget submission's rows on a fresh SQLite database in a process of its own, as the demo
+does."""
 
 import os
 import subprocess
@@ -57,6 +58,17 @@ for path in (
     if not path.endswith("/pdf/"):
         assert b"00000000" not in response.content, ("an amount shown with a float's digits", path)
     print(path, response.status_code)
+# a widget submission's request and lead, which PostgreSQL inserts in one statement, are saved one by one here
+from callback.services.requests import RowWithRequest
+from widget import abuse
+from widget import services as widget_services
+from widget.models import Lead
+submission = widget_services.callback_admit(
+    enterprise=enterprise, number="+8613900001005", source="widget", now=datetime.now(UTC),
+    limits=abuse.limits_for(policy=widget_of(enterprise=enterprise).policy), client_ip="203.0.113.9",
+    rows_with=[RowWithRequest(Lead(enterprise=enterprise, page_url="https://shop.example.com/"), "callback_request")],
+)
+print("lead", Lead.objects.get(callback_request=submission.request).page_url)
 """
 
 
@@ -82,3 +94,4 @@ def test_the_demo_database_bills_call_after_call_and_shows_the_balance(tmp_path:
     assert shell.returncode == 0, shell.stderr[-3000:]
     assert "balance 99." in shell.stdout
     assert "invoice INV-" in shell.stdout
+    assert "lead https://shop.example.com/" in shell.stdout

@@ -16,7 +16,7 @@ import phonenumbers
 from django.utils.translation import gettext_lazy as _
 from phonenumbers import PhoneNumberType
 
-from tenants.phone import InvalidPhoneNumber, normalize_e164
+from tenants.phone import InvalidPhoneNumber, e164_of, parse_valid
 from widget.errors import Refusal, WidgetRefusal
 
 # Digits, spaces and the punctuation people write numbers with; nothing else (no letters, no CR/LF, no ":").
@@ -81,10 +81,10 @@ def visitor_number_check(*, typed: object, country: object, policy: NumberPolicy
     if region not in policy.countries:
         raise WidgetRefusal(Refusal.COUNTRY_NOT_ALLOWED, detail=f"picked {region}")
     try:
-        e164 = normalize_e164(text, default_region=region)
+        parsed = parse_valid(text, default_region=region)
     except InvalidPhoneNumber as error:
         raise WidgetRefusal(Refusal.INVALID_PHONE_NUMBER, detail=str(error.message)[:100]) from error
-    parsed = phonenumbers.parse(e164)
+    e164 = e164_of(parsed)
     kind = number_type_name(parsed)
     if kind != "fixed_or_mobile" and kind not in policy.extra_types:
         raise WidgetRefusal(Refusal.NUMBER_TYPE_NOT_ALLOWED, detail=f"{kind} {e164}")

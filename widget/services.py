@@ -18,7 +18,7 @@ the E.164 number, which the engine normalises once more, and a chosen time, pars
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,8 +34,8 @@ from django.utils.translation import gettext as _
 from billing import services as billing_services
 from callback import selectors as callback_selectors
 from callback.models import CallbackRequest
-from callback.services.requests import CallbackRefused, callback_request_create
-from huibo import db, prepared
+from callback.services.requests import CallbackRefused, RowWithRequest, callback_request_create
+from huibo import prepared
 from huibo.errors import ApplicationError
 from tenants.models import Enterprise
 from tenants.phone import InvalidPhoneNumber, normalize_e164
@@ -227,15 +227,15 @@ def callback_admit(
     client_ip: str,
     source: str,
     now: datetime,
-    with_request: Callable[[CallbackRequest], object] | None = None,
+    rows_with: Sequence[RowWithRequest] = (),
     not_before: datetime | None = None,
 ) -> Submission:
     """Admit one callback for a checked number: the widget's submit and the API's create both come here.
 
     In one transaction holding the number's lock: the same number already in flight for this enterprise returns
     that request; too many in flight across tenants is refused; then the Redis limits are counted and the request
-    created (with ``with_request`` in the same transaction), for ``not_before`` when given. Counters are given
-    back if the creation fails.
+    created (with ``rows_with``, the widget's lead, in the same statement), for ``not_before`` when given.
+    Counters are given back if the creation fails.
     """
     admitted: abuse.Admitted | None = None
     try:
@@ -254,23 +254,18 @@ def callback_admit(
                 now_ms=int(now.timestamp() * 1000),
             )
             request = callback_request_create(
-                enterprise=enterprise, visitor_number=number, source=source, not_before=not_before, now=now
+                enterprise=enterprise,
+                visitor_number=number,
+                source=source,
+                not_before=not_before,
+                now=now,
+                rows_with=rows_with,
             )
-            if with_request is not None:
-                with_request(request)
     except BaseException:
         if admitted is not None:  # counted, but nothing was committed: give the counts back
             admitted.refund()
         raise
     return Submission(request=request, duplicate=False)
-
-
-def _lead_create(lead: Lead) -> None:
-    """Insert the lead (one statement, no ORM compilation: every accepted submission writes one)."""
-    connection = transaction.get_connection()
-    columns, values = db.insert_values(lead, connection)
-    with connection.cursor() as cursor:
-        prepared.execute(cursor, db.insert_sql(Lead._meta.db_table, columns), values)
 
 
 def _admit_number(
@@ -298,9 +293,9 @@ def _admit_number(
             source=CallbackRequest.Source.WIDGET,
             now=now,
             not_before=call_at,
-            with_request=lambda request: _lead_create(
-                Lead(enterprise=enterprise, callback_request=request, **_lead_fields(fields, visitor))
-            ),
+            rows_with=[
+                RowWithRequest(Lead(enterprise=enterprise, **_lead_fields(fields, visitor)), "callback_request")
+            ],
         )
     except (CallbackRefused, InvalidPhoneNumber) as error:
         raise WidgetRefusal(Refusal.UNAVAILABLE, detail=f"engine: {error.code}") from error

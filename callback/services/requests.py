@@ -7,11 +7,13 @@ see ``False`` and do nothing.
 """
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -111,6 +113,41 @@ def expiry_after(due_at: datetime) -> datetime:
     return due_at + timedelta(seconds=settings.CALLBACK_MAX_WAIT_SECONDS)
 
 
+@dataclass(frozen=True)
+class RowWithRequest:
+    """An unsaved row (of any app) that points at the new request through its foreign key ``request_field``."""
+
+    row: models.Model
+    request_field: str
+
+
+def _insert_with_rows(request: CallbackRequest, rows: Sequence[RowWithRequest]) -> None:
+    """Insert the request and the rows that point at it: on PostgreSQL one statement (data-modifying CTEs), so one
+    round trip, without the ORM's per-INSERT compilation; every widget submission comes through here."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":  # the embedded demo's SQLite has no INSERT in a CTE
+        request.save(force_insert=True)
+        for with_request in rows:
+            setattr(with_request.row, with_request.request_field, request)
+            with_request.row.save(force_insert=True)
+        return
+    columns, params = db.insert_values(request, connection)
+    ctes = [f"request AS ({db.insert_sql(CallbackRequest._meta.db_table, columns)} RETURNING id)"]
+    for index, with_request in enumerate(rows):
+        row = with_request.row
+        row_columns, row_values = db.insert_values(row, connection, exclude=(with_request.request_field,))
+        ctes.append(
+            f"row{index} AS (INSERT INTO {row._meta.db_table}"
+            f" ({row._meta.get_field(with_request.request_field).column}, {', '.join(row_columns)})"
+            f" SELECT id, {', '.join(['%s'] * len(row_columns))} FROM request)"
+        )
+        params += row_values
+    with connection.cursor() as cursor:
+        prepared.execute(cursor, f"WITH {', '.join(ctes)} SELECT id FROM request", params)
+        request.pk = cursor.fetchone()[0]
+    request._state.adding = False
+
+
 def callback_request_create(
     *,
     enterprise: Enterprise,
@@ -118,14 +155,15 @@ def callback_request_create(
     source: str = CallbackRequest.Source.WIDGET,
     not_before: datetime | None = None,
     now: datetime | None = None,
+    rows_with: Sequence[RowWithRequest] = (),
 ) -> CallbackRequest:
     """Accept a callback request and start it: placed at once when open, else scheduled for the next opening.
 
     ``not_before`` (a time the visitor chose) schedules it for the first open instant from then on: never dialled
     earlier. The visitor number must already have passed the caller's own checks (captcha, limits); here it is
     normalised to E.164 once more so nothing unnormalised can reach AMI. Every widget submission comes through
-    here: the request and its first event are one INSERT statement, with no savepoint inside the caller's
-    transaction.
+    here: the request, its first event and ``rows_with`` (the widget's lead) are one INSERT statement, with no
+    savepoint inside the caller's transaction.
     """
     now = now or timezone.now()
     number = normalize_e164(visitor_number, default_region=enterprise.default_country)
@@ -143,29 +181,9 @@ def callback_request_create(
         expires_at=expiry_after(opening),
         visitor_retries_left=enterprise.visitor_retries,
     )
-    event = CallbackEvent(
-        request=request, enterprise=enterprise, from_status="", to_status=request.status, event="accept"
-    )
+    event = CallbackEvent(enterprise=enterprise, from_status="", to_status=request.status, event="accept")
     with transaction.atomic(savepoint=False):
-        connection = transaction.get_connection()
-        if connection.vendor == "postgresql":
-            # A data-modifying CTE: both rows in one round trip, without the ORM's per-INSERT compilation.
-            columns, values = db.insert_values(request, connection)
-            event_columns, event_values = db.insert_values(event, connection, exclude=("request",))
-            with connection.cursor() as cursor:
-                prepared.execute(
-                    cursor,
-                    f"WITH request AS ({db.insert_sql(CallbackRequest._meta.db_table, columns)} RETURNING id)"
-                    f" INSERT INTO {CallbackEvent._meta.db_table} (request_id, {', '.join(event_columns)})"
-                    f" SELECT id, {', '.join(['%s'] * len(event_columns))} FROM request RETURNING request_id",
-                    [*values, *event_values],
-                )
-                request.pk = cursor.fetchone()[0]
-            request._state.adding = False
-        else:  # the embedded demo's SQLite has no INSERT in a CTE
-            request.save(force_insert=True)
-            event.request = request
-            event.save(force_insert=True)
+        _insert_with_rows(request, [RowWithRequest(event, "request"), *rows_with])
         if opening > now:
             # A chosen time that falls in an opening is kept as chosen; one outside is moved to the next opening.
             chosen = not_before is not None and opening == not_before
