@@ -192,6 +192,10 @@ class CallAttempt(models.Model):
     connected_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     max_seconds = models.PositiveIntegerField(default=0)
+    # The longest its phones can ring before Asterisk gives up on them (first leg, the agent's confirmation, second
+    # leg): the reaper ends an attempt Asterisk never reported on once that and a grace are over. Attempts placed
+    # before it was stored count the longest ring any can have.
+    ring_seconds = models.PositiveIntegerField(default=120 + 120)
     # Asterisk's own Cdr events for this call, kept as sent for the CDR ingestion to reconcile.
     asterisk_cdrs = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

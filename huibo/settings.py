@@ -189,8 +189,9 @@ CALLBACK_SECOND_LEG_TIMEOUT_SECONDS = env.int("CALLBACK_SECOND_LEG_TIMEOUT_SECON
 CALLBACK_MAX_WAIT_SECONDS = env.int("CALLBACK_MAX_WAIT_SECONDS", default=900)
 # A request whose queued next attempt has not run for this long is queued again (lost with a Redis restart).
 CALLBACK_STALLED_AFTER_SECONDS = env.int("CALLBACK_STALLED_AFTER_SECONDS", default=30)
-# Grace after ring and dial timeouts before the reaper ends an attempt Asterisk never reported on.
-CALLBACK_REAPER_GRACE_SECONDS = env.int("CALLBACK_REAPER_GRACE_SECONDS", default=60)
+# Grace after an attempt's own ring time (its ring timeouts) before the reaper ends it when Asterisk never reported
+# on it. With the reaper's 15 s period: final at most 60 s after its phones stopped ringing (RELIABILITY R2).
+CALLBACK_REAPER_GRACE_SECONDS = env.int("CALLBACK_REAPER_GRACE_SECONDS", default=45)
 BILLING_MAX_CALL_SECONDS = env.int("BILLING_MAX_CALL_SECONDS", default=3600)
 # Dead-link detection (RELIABILITY.md R3): a Ping every interval must be answered within the timeout.
 AMI_PING_INTERVAL_SECONDS = env.float("AMI_PING_INTERVAL_SECONDS", default=5.0)
@@ -204,7 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-due-requests": {"task": "callback.tasks.dispatch_due_requests", "schedule": 5.0},
     # Ends attempts Asterisk stayed silent about (lost Originate, missed hangup) so no request hangs, and puts a
     # node's load counters right if attempt rows were deleted or edited by hand.
-    "reap-silent-attempts": {"task": "callback.tasks.reap_silent_attempts", "schedule": 30.0},
+    "reap-silent-attempts": {"task": "callback.tasks.reap_silent_attempts", "schedule": 15.0},
 }
 
 # The embeddable widget and its abuse protection (widget/). Defaults are RELIABILITY.md S1, S2 and S6; an

@@ -35,8 +35,6 @@ from tenants.phone import dial_digits
 
 logger = logging.getLogger(__name__)
 
-# Longest a ring plus the second leg's ring can last (first leg ring timeout ≤ 120 s by validation).
-_LONGEST_RING_SECONDS = 120 + 120
 # The visitor's leg failed in a way worth ringing again later.
 RETRYABLE_VISITOR_DISPOSITIONS = frozenset({Disposition.BUSY, Disposition.NO_ANSWER, Disposition.CONGESTION})
 
@@ -394,16 +392,18 @@ def _legs_known_up(attempt: CallAttempt, order: CallOrder, reason: Reason, up_un
 
 
 def attempts_reap(*, now: datetime | None = None, grace_seconds: int = 60) -> int:
-    """End attempts Asterisk has been silent about for longer than any real call phase can last."""
+    """End attempts Asterisk has been silent about for longer than their call can last: still ringing past their
+    own ring time, or connected past their maximum duration, and the grace on top (RELIABILITY R2)."""
     now = now or timezone.now()
     grace = timedelta(seconds=grace_seconds)
-    ringing_limit = now - grace - timedelta(seconds=_LONGEST_RING_SECONDS)
-    stale = list(
-        CallAttempt.objects.filter(
+    stale = [
+        attempt
+        for attempt in CallAttempt.objects.filter(
             status__in=[CallAttempt.Status.PLACING, CallAttempt.Status.ORIGINATED, CallAttempt.Status.FIRST_ANSWERED],
-            originate_sent_at__lt=ringing_limit,
+            originate_sent_at__lt=now - grace,
         )
-    )
+        if attempt.originate_sent_at + timedelta(seconds=attempt.ring_seconds) + grace < now
+    ]
     stale += [
         attempt
         for attempt in CallAttempt.objects.filter(status=CallAttempt.Status.CONNECTED)

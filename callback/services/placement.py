@@ -132,6 +132,14 @@ def _enterprise_lock_load(enterprise_id: int, numbers: list[str]) -> tuple[int, 
     return cap, live, busy
 
 
+# The agent's confirmation in the dialplan: a beep, then up to 5 s for the key (asterisk/extensions.conf).
+AGENT_CONFIRM_SECONDS = 10
+
+
+def _agent_confirms(enterprise: Enterprise, order: CallOrder) -> bool:
+    return enterprise.agent_confirmation and order is CallOrder.ENTERPRISE_FIRST
+
+
 def _originate_request(
     attempt: CallAttempt, *, enterprise: Enterprise, order: CallOrder, ring_timeout: int
 ) -> OriginateRequest:
@@ -159,7 +167,7 @@ def _originate_request(
     if attempt.ring_group:  # enterprise first only (tenants refuse simultaneous ring with visitor first)
         channel = f"Local/s@{settings.AMI_RINGALL_CONTEXT}/n"
         variables["HUIBO_RING_GROUP"] = enterprise_digits
-    if enterprise.agent_confirmation and order is CallOrder.ENTERPRISE_FIRST:
+    if _agent_confirms(enterprise, order):
         variables["HUIBO_CONFIRM"] = "1"
     if cdr_selectors.recording_enabled(enterprise=enterprise):
         variables["HUIBO_RECORD"] = "1"
@@ -274,6 +282,9 @@ def attempt_place(
                 channel_id=f"{call_id}-1",
                 other_channel_id=f"{call_id}-2",
                 max_seconds=max_seconds,
+                ring_seconds=ring_timeout
+                + (AGENT_CONFIRM_SECONDS if _agent_confirms(enterprise, order) else 0)
+                + settings.CALLBACK_SECOND_LEG_TIMEOUT_SECONDS,
                 originate_sent_at=now,
             )
         )

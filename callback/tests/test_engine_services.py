@@ -5,6 +5,7 @@ the PBX simulator over TCP; these pin down the rules one at a time.
 """
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 
@@ -360,6 +361,28 @@ def test_the_reaper_ends_an_attempt_asterisk_never_reported_on(
     assert outcomes.attempts_reap(now=later) == 1
     request.refresh_from_db()
     assert (request.status, request.reason_code) == ("failed", "originate_lost")
+
+
+@pytest.mark.parametrize("agent_confirms, confirm_seconds", [(False, 0), (True, 10)])
+def test_a_silent_attempt_is_reaped_once_its_own_ring_time_and_the_grace_are_over(
+    enterprise: Enterprise,
+    node: AsteriskNode,
+    gateway: RecordingGateway,
+    settings: Any,
+    agent_confirms: bool,
+    confirm_seconds: int,
+) -> None:
+    # given an attempt whose phones ring at most 20 s, the agent's confirmation, then 30 s; Asterisk says nothing
+    settings.CALLBACK_SECOND_LEG_TIMEOUT_SECONDS = 30
+    enterprise.ring_timeout_seconds = 20
+    enterprise.agent_confirmation = agent_confirms
+    enterprise.save()
+    attempt = _place(_accept(enterprise), gateway)
+    assert attempt is not None and attempt.originate_sent_at is not None
+    over = attempt.originate_sent_at + timedelta(seconds=20 + confirm_seconds + 30 + 60)
+    # then it is left alone while a phone may still ring, and ended right after (R2: dial timeout + 60 s)
+    assert outcomes.attempts_reap(now=over - timedelta(seconds=1), grace_seconds=60) == 0
+    assert outcomes.attempts_reap(now=over + timedelta(seconds=1), grace_seconds=60) == 1
 
 
 def test_every_transition_is_stored_with_its_cause(
