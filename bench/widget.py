@@ -13,7 +13,7 @@
    requests, non-blocking sockets, one selector) shares the CPUs; its CPU per request is printed.
 4. Open loop at half the rate reached: latency percentiles measured from the scheduled send time.
 5. The same work done bare, from the same run: the same transaction straight through psycopg2 (number lock,
-   in-flight count, request and event in one INSERT, lead), and the same Redis calls (captcha GETDEL, the
+   in-flight count, request, event and lead in one INSERT), and the same Redis calls (captcha GETDEL, the
    admission script over the same 8 counters), each from as many processes as gunicorn has workers.
 
 Prints requests/s, latency percentiles and the ratio bare/web, so the web stack's overhead is visible.
@@ -335,17 +335,21 @@ def _bare_db_worker(args: tuple[str, int, float, int]) -> int:
                 " call_order, reason_code, detail, source, due_at, expires_at, attempts_made, visitor_retries_left,"
                 " hunted_numbers, correlation_id, created_at, updated_at) VALUES (%s, %s, 'accepted',"
                 " 'enterprise_first', '', '', 'widget', now(), now() + interval '15 minutes', 0, 1, '[]', %s, now(),"
-                " now()) RETURNING id) INSERT INTO callback_callbackevent (request_id, enterprise_id, from_status,"
-                " to_status, event, reason_code, detail, created_at) SELECT id, %s, '', 'accepted', 'accept', '', '',"
-                " now() FROM request RETURNING request_id",
-                (enterprise_id, number, str(uuid.uuid4()), enterprise_id),
-            )
-            request_id = cursor.fetchone()[0]  # type: ignore[index]
-            cursor.execute(
-                "INSERT INTO widget_lead (enterprise_id, callback_request_id, page_url, referrer, utm_source,"
-                " utm_medium, utm_campaign, utm_term, utm_content, user_agent, language, created_at) VALUES"
-                " (%s, %s, %s, %s, 'bench', '', 'load', '', '', 'bench', 'zh-CN', now())",
-                (enterprise_id, request_id, "https://shop.example.com/pricing", "https://www.baidu.com/"),
+                " now()) RETURNING id), event AS (INSERT INTO callback_callbackevent (request_id, enterprise_id,"
+                " from_status, to_status, event, reason_code, detail, created_at) SELECT id, %s, '', 'accepted',"
+                " 'accept', '', '', now() FROM request), lead AS (INSERT INTO widget_lead (callback_request_id,"
+                " enterprise_id, page_url, referrer, utm_source, utm_medium, utm_campaign, utm_term, utm_content,"
+                " user_agent, language, created_at) SELECT id, %s, %s, %s, 'bench', '', 'load', '', '', 'bench',"
+                " 'zh-CN', now() FROM request) SELECT id FROM request",
+                (
+                    enterprise_id,
+                    number,
+                    str(uuid.uuid4()),
+                    enterprise_id,
+                    enterprise_id,
+                    "https://shop.example.com/pricing",
+                    "https://www.baidu.com/",
+                ),
             )
             connection.commit()
             done += 1
