@@ -103,7 +103,8 @@ def task_send(task: Task, *args: Any) -> None:
         return
     # Per process (a forked child must not share its parent's socket), and per broker and default queue, which
     # Celery reads on every publish (the end-to-end tests give each worker a queue of its own).
-    key = (os.getpid(), task.name, broker, conf.task_default_queue)
+    name = task.name  # a shared task is a proxy: every attribute read goes through it
+    key = (os.getpid(), name, broker, conf.task_default_queue)
     template = _templates.get(key)
     if template is None:
         capture = _Capture(app.connection_for_write())
@@ -127,7 +128,7 @@ def task_send(task: Task, *args: Any) -> None:
     properties = {**template.message.properties, "correlation_id": task_id, "reply_to": app.thread_oid}
     queue = template.message.queue
     signals.before_task_publish.send(
-        sender=task.name,
+        sender=name,
         body=body,
         exchange="",
         routing_key=queue,
@@ -138,7 +139,7 @@ def task_send(task: Task, *args: Any) -> None:
     )
     message = replace(template.message, body=kombu_json.dumps(body), headers=headers, properties=properties)
     _push(template, message)
-    signals.after_task_publish.send(sender=task.name, body=body, headers=headers, exchange="", routing_key=queue)
+    signals.after_task_publish.send(sender=name, body=body, headers=headers, exchange="", routing_key=queue)
 
 
 def _template_of(task: Task, args: tuple[Any, ...], message: _Message, capture: _Capture) -> _Template:
