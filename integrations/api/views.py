@@ -69,6 +69,7 @@ ERRORS = {
         (403, "The key may not do this"),
         (404, "No such object for this enterprise"),
         (429, "Rate limited"),
+        (503, "The rate limiter cannot be reached: try again shortly"),
     )
 }
 
@@ -168,6 +169,7 @@ class CallbackListCreateView(ApiView):
             201: CallbackSerializer,
             200: CallbackSerializer,
             409: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused, or no callbacks now"),
+            415: OpenApiResponse(ErrorSerializer, description="The body is not JSON (Content-Type)"),
             **ERRORS,
         },
     )

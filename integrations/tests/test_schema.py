@@ -93,3 +93,12 @@ def test_no_generated_request_makes_a_server_error(api_schema: Any, api: KeyedCl
             )
 
         call()
+
+
+def test_a_create_that_is_not_json_gets_the_documented_415(api: KeyedClient) -> None:
+    response = api.client.post("/api/v1/callbacks/", "visitor_number=+8613900001005", content_type="text/plain")
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    document = Client().get("/api/v1/schema/?format=json").json()
+    documented = document["paths"]["/api/v1/callbacks/"]["post"]["responses"]
+    assert {"415", "503"} <= set(documented)
