@@ -132,9 +132,8 @@ def number_lock(number: str) -> Iterator[int]:
 
     On PostgreSQL a transaction-scoped advisory lock: released by the commit, nothing to release by hand; the
     lock and the count go in one round trip, prepared (the count, a statement of its own, sees what committed
-    before the lock was granted). The
-    embedded demo's SQLite serialises every writing transaction already (BEGIN IMMEDIATE). A submission that
-    waits longer than ``_NUMBER_LOCK_WAIT_SECONDS`` is refused.
+    before the lock was granted). The embedded demo's SQLite serialises every writing transaction already (BEGIN
+    IMMEDIATE). A submission that waits longer than ``_NUMBER_LOCK_WAIT_SECONDS`` is refused.
     """
     count = callback_selectors.requests_in_flight_count_sql(visitor_number=number)
     with transaction.atomic():
