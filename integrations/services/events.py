@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -108,6 +109,7 @@ def callback_event_published(
             "log_request_id": current_request_id() or str(request.correlation_id),
             # As it is right after this move: by the time a worker sends it, the request may have moved on.
             "callback": callback_representation(request, enterprise_slug=""),
+            "moved_at": request.updated_at.isoformat(),
         }
         transaction.on_commit(
             lambda: tasks.callback_moved.apply_async(kwargs=kwargs, queue=settings.INTEGRATIONS_WEBHOOK_QUEUE),
@@ -125,8 +127,12 @@ def callback_moved(
     to_status: str,
     log_request_id: str,
     callback: dict[str, Any],
+    moved_at: str = "",  # absent from tasks queued before it was sent: then the time of publishing
 ) -> None:
-    """Webhooks for one move of a request (a worker runs it). ``callback``: the request as that move left it."""
+    """Webhooks for one move of a request (a worker runs it). ``callback``: the request as that move left it.
+
+    Each event is dated when it happened (``callback.accepted``: when the request was accepted), not when the
+    worker got to it, so a receiver can order the events of one request by their ``created_at``."""
     events = callback_events_for(from_status=from_status, to_status=to_status)
     slug = Enterprise.objects.filter(pk=enterprise_id).values_list("slug", flat=True).first() if events else None
     if slug is None:
@@ -137,8 +143,13 @@ def callback_moved(
         accepted = webhook_event is WebhookEvent.CALLBACK_ACCEPTED
         data: dict[str, Any] = {"callback": {**body, **_AS_ACCEPTED} if accepted else dict(body)}
         data["transition"] = {"event": event, "from_status": from_status, "to_status": to_status}
+        occurred = callback["created_at"] if accepted else moved_at
         webhook_event_publish(
-            enterprise_id=enterprise_id, event_type=webhook_event, data=data, request_id=log_request_id
+            enterprise_id=enterprise_id,
+            event_type=webhook_event,
+            data=data,
+            occurred_at=datetime.fromisoformat(occurred) if occurred else None,
+            request_id=log_request_id,
         )
 
 

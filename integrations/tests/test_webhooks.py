@@ -257,6 +257,13 @@ def test_each_event_tells_of_the_request_as_its_move_left_it_though_sent_after_l
     )
     assert (cancelled["status"], cancelled["is_final"], cancelled["reason_code"]) == ("cancelled", True, "cancelled")
     assert cancelled["finished_at"] is not None
+    # and each is dated when it happened, not when the worker sent it
+    request.refresh_from_db()
+    dated = {d.event_type: d.payload["created_at"] for d in WebhookDelivery.objects.all()}
+    assert dated == {
+        "callback.accepted": request.created_at.isoformat(),
+        "callback.cancelled": request.updated_at.isoformat(),
+    }
 
 
 def test_a_broken_hook_never_breaks_the_engine(
