@@ -247,6 +247,8 @@ class PbxThread:
     def app_read(self, data: str) -> str:
         args = (data.split(",") + [""] * 6)[:6]
         variable, timeout = args[0].strip(), number(args[5]) if args[5].strip() else 5.0
+        # Read(var,prompt,…): the prompt plays first, and the timeout runs from its end
+        prompt_seconds = PLAYBACK_SECONDS if args[1].strip() else 0.0
         peer = self.chan.peer
         presses = peer is not None and dialplan.confirm_presses_key(peer.exten)
 
@@ -256,8 +258,8 @@ class PbxThread:
             self.resume()
 
         if presses:
-            return self.wait(min(KEYPRESS_SECONDS, timeout), lambda: done("1", "OK"))
-        return self.wait(timeout, lambda: done("", "TIMEOUT"))
+            return self.wait(prompt_seconds + min(KEYPRESS_SECONDS, timeout), lambda: done("1", "OK"))
+        return self.wait(prompt_seconds + timeout, lambda: done("", "TIMEOUT"))
 
     def app_dial(self, data: str) -> str:
         from .dial import Dialer

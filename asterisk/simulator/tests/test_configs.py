@@ -131,12 +131,16 @@ def test_the_container_installs_asterisk_22_and_writes_the_secret_from_the_envir
     assert "exec /usr/sbin/asterisk -f" in entrypoint
 
 
-def test_the_media_ports_match_the_compose_file() -> None:
+def test_the_media_ports_match_the_compose_file_and_carry_the_node_s_callbacks() -> None:
     rtp = _conf("rtp.conf")["general"]
-    assert (rtp["rtpstart"], rtp["rtpend"]) == ("10000", "10099")
+    start, end = int(rtp["rtpstart"]), int(rtp["rtpend"])
     compose = ASTERISK.parent / "docker-compose.yml"
     if compose.exists():
-        assert "10000-10099:10000-10099/udp" in compose.read_text()
+        text = compose.read_text()
+        assert f"{start}-{end}:{start}-{end}/udp" in text
+        # each callback: two trunk legs, each an even RTP port and the odd RTCP port after it
+        (channels,) = re.findall(r"@asterisk:5038\?channels=(\d+)", text)
+        assert (end - start + 1) // 4 >= int(channels)
 
 
 def test_the_trunk_template_leaves_only_placeholders_to_fill_in() -> None:
