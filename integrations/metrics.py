@@ -174,14 +174,22 @@ def batched() -> Iterator[None]:
         _held.increments = None
         raise
     if increments:
-        _record([(hash_name, field, amount) for (hash_name, field), amount in increments.items()])
+        _record_totals(increments)
+
+
+def _sum_into(totals: dict[tuple[str, str], float], increments: Iterable[tuple[str, str, float]]) -> None:
+    for hash_name, field, amount in increments:
+        totals[(hash_name, field)] = totals.get((hash_name, field), 0.0) + amount
+
+
+def _record_totals(totals: dict[tuple[str, str], float]) -> None:
+    _record([(hash_name, field, amount) for (hash_name, field), amount in totals.items()])
 
 
 def _record(increments: list[tuple[str, str, float]]) -> None:
     held: dict[tuple[str, str], float] | None = getattr(_held, "increments", None)
     if held is not None:
-        for hash_name, field, amount in increments:
-            held[(hash_name, field)] = held.get((hash_name, field), 0.0) + amount
+        _sum_into(held, increments)
         return
     client = redis_store.client()
     if client is None:
@@ -244,8 +252,7 @@ class _Tally:
 
     def add(self, increments: Iterable[tuple[str, str, float]]) -> None:
         with self._lock:
-            for hash_name, field, amount in increments:
-                self._pending[(hash_name, field)] = self._pending.get((hash_name, field), 0.0) + amount
+            _sum_into(self._pending, increments)
             if self._sender is None:
                 self._sender = threading.Thread(target=self._send_forever, name="metrics-tally", daemon=True)
                 self._sender.start()
@@ -255,7 +262,7 @@ class _Tally:
         with self._lock:
             pending, self._pending = self._pending, {}
         if pending:
-            _record([(hash_name, field, amount) for (hash_name, field), amount in pending.items()])
+            _record_totals(pending)
 
     def _send_forever(self) -> None:
         while True:
